@@ -1,0 +1,68 @@
+//! Known election bugs that the simulator must catch. Test-only: they can be switched on only
+//! in builds with the `bug-injection` feature, and each names the rule it breaks.
+
+/// A known bug the machine can be told to have (with the `bug-injection` feature).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Bug {
+    /// A vote for another node is kept in memory only: the reply goes out, the vote is not saved.
+    VoteNotPersisted,
+    /// The new term is saved (and the vote reply sent) before the vote is saved in a second
+    /// write, so a crash between the two writes forgets a vote that was already cast.
+    TermAndVoteSavedSeparately,
+    /// A candidate or leader that steps down in the same term forgets its vote.
+    VoteClearedOnStepDown,
+    /// A candidate ignores the higher term in a vote reply (breaks Raft §5.1).
+    HigherTermInVoteReplyIgnored,
+    /// A pre-candidate bumps its term before it has a majority of pre-votes (thesis §9.6).
+    PreVoteBumpsTerm,
+    /// Vote grants are counted, not the distinct voters who sent them (the original crate's
+    /// bug): a duplicated grant counts twice.
+    GrantsCountedWithoutVoterId,
+}
+
+impl Bug {
+    pub const ALL: [Bug; 6] = [
+        Bug::VoteNotPersisted,
+        Bug::TermAndVoteSavedSeparately,
+        Bug::VoteClearedOnStepDown,
+        Bug::HigherTermInVoteReplyIgnored,
+        Bug::PreVoteBumpsTerm,
+        Bug::GrantsCountedWithoutVoterId,
+    ];
+
+    /// The kebab-case name used on the simulator's command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Bug::VoteNotPersisted => "vote-not-persisted",
+            Bug::TermAndVoteSavedSeparately => "term-and-vote-saved-separately",
+            Bug::VoteClearedOnStepDown => "vote-cleared-on-step-down",
+            Bug::HigherTermInVoteReplyIgnored => "higher-term-in-vote-reply-ignored",
+            Bug::PreVoteBumpsTerm => "pre-vote-bumps-term",
+            Bug::GrantsCountedWithoutVoterId => "grants-counted-without-voter-id",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Bug> {
+        Bug::ALL.into_iter().find(|b| b.name() == name)
+    }
+}
+
+/// The set of bugs a machine has; always empty without the `bug-injection` feature, so the
+/// checks compile away in real builds.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Bugs(#[cfg(feature = "bug-injection")] Vec<Bug>);
+
+impl Bugs {
+    #[inline]
+    pub(crate) fn has(&self, _bug: Bug) -> bool {
+        #[cfg(feature = "bug-injection")]
+        return self.0.contains(&_bug);
+        #[cfg(not(feature = "bug-injection"))]
+        false
+    }
+
+    #[cfg(feature = "bug-injection")]
+    pub(crate) fn add(&mut self, bug: Bug) {
+        self.0.push(bug);
+    }
+}

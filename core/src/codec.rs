@@ -1,0 +1,181 @@
+//! The wire format, version 1. See docs/wire.md for the layout and test vectors.
+//!
+//! ```text
+//! offset  size  field
+//! 0       1     version (1)
+//! 1       1     kind: 1 PreVote, 2 PreVoteReply, 3 Vote, 4 VoteReply,
+//!               5 Heartbeat, 6 HeartbeatReply, 7 TimeoutNow
+//! 2       1     flags: bit 0 = granted (replies) or transfer (Vote); other bits zero
+//! 3       8     term, unsigned big-endian
+//! 11      1+n   cluster: length n (0..=255), then n bytes of UTF-8
+//! ..      1+n   from: length n (1..=255), then n bytes of UTF-8
+//! ..      1+n   to: length n (1..=255), then n bytes of UTF-8
+//! ```
+//! Nothing may follow the last field. Decoding never panics; every defect is a [`DecodeError`].
+
+use thiserror::Error;
+
+use crate::id::MAX_ID_LEN;
+use crate::message::{Body, Envelope};
+
+/// The version this build writes and reads.
+pub const WIRE_VERSION: u8 = 1;
+/// No valid message is longer than this.
+pub const MAX_MESSAGE_LEN: usize = HEADER_LEN + 3 * (1 + MAX_ID_LEN);
+
+const HEADER_LEN: usize = 11;
+const FLAG_SET: u8 = 1;
+
+/// Why bytes are not a valid message.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum DecodeError {
+    #[error("empty message")]
+    Empty,
+    #[error("message is {len} bytes; the limit is {MAX_MESSAGE_LEN}")]
+    TooLong { len: usize },
+    #[error("unsupported wire version {0} (this build speaks version {WIRE_VERSION})")]
+    UnsupportedVersion(u8),
+    #[error("unknown message kind {0}")]
+    UnknownKind(u8),
+    #[error("invalid flags {flags:#04x} for message kind {kind}")]
+    InvalidFlags { kind: u8, flags: u8 },
+    #[error("message truncated: {field} needs {needed} more bytes")]
+    Truncated { field: &'static str, needed: usize },
+    #[error("{field} is not valid UTF-8")]
+    InvalidUtf8 { field: &'static str },
+    #[error("{field} is empty")]
+    EmptyId { field: &'static str },
+    #[error("{0} unexpected bytes after the message")]
+    TrailingBytes(usize),
+}
+
+/// Why a message cannot be encoded.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum EncodeError {
+    #[error("{field} is {len} bytes long; the limit is {MAX_ID_LEN}")]
+    TooLong { field: &'static str, len: usize },
+    #[error("{field} is empty")]
+    EmptyId { field: &'static str },
+}
+
+fn kind_code(body: Body) -> (u8, bool) {
+    match body {
+        Body::PreVote => (1, false),
+        Body::PreVoteReply { granted } => (2, granted),
+        Body::Vote { transfer } => (3, transfer),
+        Body::VoteReply { granted } => (4, granted),
+        Body::Heartbeat => (5, false),
+        Body::HeartbeatReply => (6, false),
+        Body::TimeoutNow => (7, false),
+    }
+}
+
+fn body_from(kind: u8, flags: u8) -> Result<Body, DecodeError> {
+    let flag = flags == FLAG_SET;
+    let takes_flag = matches!(kind, 2..=4);
+    if flags & !FLAG_SET != 0 || (flag && !takes_flag) {
+        return Err(DecodeError::InvalidFlags { kind, flags });
+    }
+    Ok(match kind {
+        1 => Body::PreVote,
+        2 => Body::PreVoteReply { granted: flag },
+        3 => Body::Vote { transfer: flag },
+        4 => Body::VoteReply { granted: flag },
+        5 => Body::Heartbeat,
+        6 => Body::HeartbeatReply,
+        7 => Body::TimeoutNow,
+        other => return Err(DecodeError::UnknownKind(other)),
+    })
+}
+
+/// Encodes a message. Fails only when a string is too long or an id is empty.
+pub fn encode(msg: &Envelope) -> Result<Vec<u8>, EncodeError> {
+    let fields = [
+        ("cluster", &msg.cluster, true),
+        ("from", &msg.from, false),
+        ("to", &msg.to, false),
+    ];
+    let mut out =
+        Vec::with_capacity(HEADER_LEN + 3 + fields.iter().map(|f| f.1.len()).sum::<usize>());
+    let (kind, flag) = kind_code(msg.body);
+    out.extend_from_slice(&[WIRE_VERSION, kind, u8::from(flag)]);
+    out.extend_from_slice(&msg.term.to_be_bytes());
+    for (field, value, may_be_empty) in fields {
+        if value.is_empty() && !may_be_empty {
+            return Err(EncodeError::EmptyId { field });
+        }
+        let len = u8::try_from(value.len()).map_err(|_| EncodeError::TooLong {
+            field,
+            len: value.len(),
+        })?;
+        out.push(len);
+        out.extend_from_slice(value.as_bytes());
+    }
+    Ok(out)
+}
+
+/// Decodes one message, checking every field.
+pub fn decode(bytes: &[u8]) -> Result<Envelope, DecodeError> {
+    if bytes.is_empty() {
+        return Err(DecodeError::Empty);
+    }
+    if bytes.len() > MAX_MESSAGE_LEN {
+        return Err(DecodeError::TooLong { len: bytes.len() });
+    }
+    if bytes[0] != WIRE_VERSION {
+        return Err(DecodeError::UnsupportedVersion(bytes[0]));
+    }
+    let mut reader = Reader { rest: &bytes[1..] };
+    let [kind, flags] = reader.take::<2>("header")?;
+    let body = body_from(kind, flags)?;
+    let term = u64::from_be_bytes(reader.take::<8>("term")?);
+    let cluster = reader.string("cluster")?;
+    let from = reader.string("from")?;
+    let to = reader.string("to")?;
+    for (field, value) in [("from", &from), ("to", &to)] {
+        if value.is_empty() {
+            return Err(DecodeError::EmptyId { field });
+        }
+    }
+    if !reader.rest.is_empty() {
+        return Err(DecodeError::TrailingBytes(reader.rest.len()));
+    }
+    Ok(Envelope {
+        cluster,
+        from,
+        to,
+        term,
+        body,
+    })
+}
+
+struct Reader<'a> {
+    rest: &'a [u8],
+}
+
+impl Reader<'_> {
+    fn bytes(&mut self, field: &'static str, n: usize) -> Result<&[u8], DecodeError> {
+        if self.rest.len() < n {
+            return Err(DecodeError::Truncated {
+                field,
+                needed: n - self.rest.len(),
+            });
+        }
+        let (head, tail) = self.rest.split_at(n);
+        self.rest = tail;
+        Ok(head)
+    }
+
+    fn take<const N: usize>(&mut self, field: &'static str) -> Result<[u8; N], DecodeError> {
+        let mut out = [0; N];
+        out.copy_from_slice(self.bytes(field, N)?);
+        Ok(out)
+    }
+
+    fn string(&mut self, field: &'static str) -> Result<String, DecodeError> {
+        let [len] = self.take::<1>(field)?;
+        let raw = self.bytes(field, usize::from(len))?;
+        let text = std::str::from_utf8(raw).map_err(|_| DecodeError::InvalidUtf8 { field })?;
+        Ok(text.to_owned())
+    }
+}

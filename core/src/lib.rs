@@ -1,0 +1,23 @@
+//! almost-raft: leader election as a library.
+//!
+//! Raft's election half, with no log: terms, votes, heartbeats, randomized timeouts, pre-vote,
+//! check-quorum, leadership transfer, durable term and vote. The application keeps its own
+//! network: it hands the library the bytes it receives and sends the bytes the library hands
+//! back. The core is the sans-IO [`Machine`]; [`sim`] drives it through faults.
+
+pub mod bugs;
+pub mod codec;
+pub mod config;
+pub mod id;
+pub mod machine;
+pub mod message;
+pub mod sim;
+pub mod storage;
+
+pub use bugs::Bug;
+pub use codec::{DecodeError, EncodeError, decode, encode};
+pub use config::{Config, ConfigError};
+pub use id::{IdError, MAX_ID_LEN, NodeId, validate_id};
+pub use machine::{Error, Event, Machine, Ready, Role, Status};
+pub use message::{Body, Envelope};
+pub use storage::{FileStorage, HardState, MemStorage, Storage, StorageError};

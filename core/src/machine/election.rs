@@ -1,0 +1,280 @@
+//! The election rules: how each role reacts to messages and to time. Section numbers refer to
+//! the Raft paper (§5) and Ongaro's thesis (§3.10, §6.2, §9.6).
+
+use std::time::Duration;
+
+use super::{Machine, Role};
+use crate::bugs::Bug;
+use crate::message::{Body, Envelope};
+
+impl Machine {
+    pub(super) fn step_known_peer(&mut self, now: Duration, msg: Envelope) {
+        if msg.term > self.term {
+            let transfer = matches!(msg.body, Body::Vote { transfer: true });
+            if msg.body.is_vote_request() && !transfer && self.in_lease(now) {
+                // Leader stickiness (§6.2 / thesis §4.2.3): a live leader is known, so this
+                // campaign can only disrupt. Ignore it without adopting its term.
+                tracing::debug!(node = %self.id, from = %msg.from, term = msg.term, "vote request ignored: leader is live");
+                return;
+            }
+            let keeps_term = match msg.body {
+                // A pre-vote, or a grant of one, carries a term nobody has moved to yet.
+                Body::PreVote | Body::PreVoteReply { granted: true } => true,
+                Body::VoteReply { .. } => self.bugs.has(Bug::HigherTermInVoteReplyIgnored),
+                _ => false,
+            };
+            if !keeps_term {
+                // §5.1: a higher term makes any node a follower of that term.
+                self.become_follower(now, msg.term, None);
+            }
+        } else if msg.term < self.term {
+            // §5.1: never act on a stale term; answer requests so the sender learns ours.
+            self.reply_to_stale(&msg);
+            return;
+        }
+
+        match msg.body {
+            Body::PreVote | Body::Vote { .. } => self.handle_vote_request(now, &msg),
+            Body::PreVoteReply { granted } => {
+                let counts = if granted {
+                    msg.term == self.pre_vote_term
+                } else {
+                    msg.term == self.term
+                };
+                if self.role == Role::PreCandidate && counts {
+                    self.record_vote(now, &msg.from, granted);
+                }
+            }
+            Body::VoteReply { granted } => {
+                if self.role == Role::Candidate && msg.term == self.term {
+                    self.record_vote(now, &msg.from, granted);
+                }
+            }
+            Body::Heartbeat => self.handle_heartbeat(now, &msg.from),
+            Body::HeartbeatReply => {} // `step` already noted that the peer is reachable.
+            Body::TimeoutNow => {
+                if self.role != Role::Leader {
+                    tracing::info!(node = %self.id, term = self.term, from = %msg.from, "leadership handed over: campaigning now");
+                    self.campaign(now, true);
+                }
+            }
+        }
+    }
+
+    pub(super) fn on_timeout(&mut self, now: Duration) {
+        if self.role != Role::Leader {
+            if now >= self.election_deadline {
+                self.campaign(now, false);
+            }
+            return;
+        }
+        if self.config.check_quorum && now >= self.quorum_deadline {
+            if !self.quorum_active(now) {
+                tracing::warn!(node = %self.id, term = self.term, "no majority heard within the election timeout: stepping down");
+                self.become_follower(now, self.term, None);
+                return;
+            }
+            self.quorum_deadline = now + self.config.election_timeout;
+        }
+        if now >= self.heartbeat_deadline {
+            self.broadcast(self.term, Body::Heartbeat);
+            self.heartbeat_deadline = now + self.config.heartbeat_interval;
+        }
+    }
+
+    /// Whether a live leader is known, so that vote requests are refused (leader stickiness).
+    fn in_lease(&self, now: Duration) -> bool {
+        match self.role {
+            // Check-quorum makes sure a leader that lost its majority steps down.
+            Role::Leader => self.config.check_quorum,
+            _ => {
+                self.leader.is_some()
+                    && self
+                        .leader_heard_at
+                        .is_some_and(|at| now < at + self.config.election_timeout)
+            }
+        }
+    }
+
+    fn quorum_active(&self, now: Duration) -> bool {
+        let window = self.config.election_timeout;
+        let heard = self
+            .peers
+            .values()
+            .filter(|at| at.is_some_and(|at| at + window >= now))
+            .count();
+        heard + 1 >= self.quorum()
+    }
+
+    fn reply_to_stale(&mut self, msg: &Envelope) {
+        let reply = match msg.body {
+            Body::Heartbeat => Body::HeartbeatReply,
+            Body::PreVote => Body::PreVoteReply { granted: false },
+            Body::Vote { .. } => Body::VoteReply { granted: false },
+            _ => return,
+        };
+        self.send(&msg.from, self.term, reply);
+    }
+
+    /// §5.2 votes, thesis §9.6 pre-votes. `msg.term >= self.term` here.
+    fn handle_vote_request(&mut self, now: Duration, msg: &Envelope) {
+        let pre = msg.body == Body::PreVote;
+        let can_vote = self.voted_for.as_deref() == Some(msg.from.as_str())
+            || (self.voted_for.is_none() && self.leader.is_none())
+            || (pre && msg.term > self.term);
+        let (reply_term, granted) = if can_vote {
+            (msg.term, true)
+        } else {
+            (self.term, false)
+        };
+        if granted && !pre {
+            // One vote per term, first come first served; saved before the reply leaves.
+            self.voted_for = Some(msg.from.clone());
+            self.vote_dirty |= !self.bugs.has(Bug::VoteNotPersisted);
+            self.reset_election_timer(now);
+        }
+        tracing::debug!(node = %self.id, term = self.term, candidate = %msg.from, pre, granted, "vote request");
+        let reply = if pre {
+            Body::PreVoteReply { granted }
+        } else {
+            Body::VoteReply { granted }
+        };
+        self.send(&msg.from, reply_term, reply);
+    }
+
+    fn handle_heartbeat(&mut self, now: Duration, from: &str) {
+        if self.role == Role::Leader {
+            // Two leaders in one term: impossible while voters keep one vote per term.
+            tracing::error!(node = %self.id, term = self.term, other = %from, "heartbeat from another leader of my term");
+            return;
+        }
+        self.become_follower(now, self.term, Some(from.to_owned()));
+        self.leader_heard_at = Some(now);
+        self.send(from, self.term, Body::HeartbeatReply);
+    }
+
+    fn record_vote(&mut self, now: Duration, from: &str, granted: bool) {
+        let counted_before = self.votes.insert(from.to_owned(), granted) == Some(true);
+        if granted && counted_before && self.bugs.has(Bug::GrantsCountedWithoutVoterId) {
+            self.duplicate_grants += 1;
+        }
+        self.tally(now);
+    }
+
+    /// Counts the votes of the current campaign and moves on when a majority has answered.
+    pub(super) fn tally(&mut self, now: Duration) {
+        let own_vote = match self.role {
+            Role::PreCandidate => true,
+            // A candidate's own vote counts only once it is saved.
+            Role::Candidate => {
+                self.durable.term == self.term
+                    && self.durable.voted_for.as_deref() == Some(self.id.as_str())
+            }
+            _ => return,
+        };
+        let granted = self.votes.values().filter(|g| **g).count()
+            + self.duplicate_grants
+            + usize::from(own_vote);
+        let refused = self.votes.values().filter(|g| !**g).count();
+        if granted >= self.quorum() {
+            match self.role {
+                Role::PreCandidate => self.become_candidate(now, false),
+                _ => self.become_leader(now),
+            }
+        } else if refused >= self.quorum() {
+            self.become_follower(now, self.term, None);
+        }
+    }
+
+    /// Starts an election if enough nodes are known (`min_nodes`); `transfer` skips pre-vote
+    /// and voters' stickiness, because the leader itself asked for it.
+    pub(super) fn campaign(&mut self, now: Duration, transfer: bool) {
+        if self.voter_count() < self.config.min_nodes {
+            tracing::debug!(node = %self.id, known = self.voter_count(), min_nodes = self.config.min_nodes, "not campaigning: too few nodes");
+            self.reset_election_timer(now);
+            return;
+        }
+        if self.config.pre_vote && !transfer {
+            self.become_pre_candidate(now);
+        } else {
+            self.become_candidate(now, transfer);
+        }
+    }
+
+    pub(super) fn become_follower(&mut self, now: Duration, term: u64, leader: Option<String>) {
+        if term > self.term {
+            self.term = term;
+            self.voted_for = None;
+            self.term_dirty = true;
+            self.vote_dirty = true;
+        } else if self.bugs.has(Bug::VoteClearedOnStepDown)
+            && matches!(self.role, Role::Candidate | Role::Leader)
+        {
+            self.voted_for = None;
+            self.vote_dirty = true;
+        }
+        if self.role == Role::Leader {
+            tracing::info!(node = %self.id, term = self.term, "stepping down");
+        }
+        self.role = Role::Follower;
+        if leader.is_none() {
+            self.leader_heard_at = None;
+        }
+        self.leader = leader;
+        self.clear_votes();
+        self.reset_election_timer(now);
+    }
+
+    fn become_pre_candidate(&mut self, now: Duration) {
+        if self.bugs.has(Bug::PreVoteBumpsTerm) {
+            self.term += 1;
+            self.voted_for = None;
+            self.term_dirty = true;
+            self.vote_dirty = true;
+        }
+        self.pre_vote_term = if self.bugs.has(Bug::PreVoteBumpsTerm) {
+            self.term
+        } else {
+            self.term + 1
+        };
+        tracing::debug!(node = %self.id, term = self.term, "asking for pre-votes");
+        self.role = Role::PreCandidate;
+        self.leader = None;
+        self.leader_heard_at = None;
+        self.clear_votes();
+        self.reset_election_timer(now);
+        self.broadcast(self.pre_vote_term, Body::PreVote);
+        self.tally(now);
+    }
+
+    fn become_candidate(&mut self, now: Duration, transfer: bool) {
+        self.term += 1;
+        self.voted_for = Some(self.id.clone());
+        self.term_dirty = true;
+        self.vote_dirty = true;
+        tracing::info!(node = %self.id, term = self.term, transfer, "campaigning");
+        self.role = Role::Candidate;
+        self.leader = None;
+        self.leader_heard_at = None;
+        self.clear_votes();
+        self.reset_election_timer(now);
+        self.broadcast(self.term, Body::Vote { transfer });
+        self.tally(now);
+    }
+
+    fn become_leader(&mut self, now: Duration) {
+        tracing::info!(node = %self.id, term = self.term, "elected leader");
+        self.role = Role::Leader;
+        self.leader = Some(self.id.clone());
+        self.leader_heard_at = None;
+        self.clear_votes();
+        self.broadcast(self.term, Body::Heartbeat);
+        self.heartbeat_deadline = now + self.config.heartbeat_interval;
+        self.quorum_deadline = now + self.config.election_timeout;
+    }
+
+    fn clear_votes(&mut self) {
+        self.votes.clear();
+        self.duplicate_grants = 0;
+    }
+}

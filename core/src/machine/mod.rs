@@ -1,0 +1,495 @@
+//! The election state machine: Raft's election without a log, sans-IO.
+//!
+//! The machine has no clock, no threads and no I/O, and draws randomness only from the seed it
+//! is given, so the same inputs always give the same outputs. A driver feeds it messages
+//! ([`Machine::step`]), the passing of time ([`Machine::handle_timeout`], due at
+//! [`Machine::next_deadline`]) and commands, then takes a [`Ready`] and must, in this order:
+//! 1. save `ready.hard_state` durably, then call [`Machine::persisted`];
+//! 2. send `ready.messages`;
+//! 3. deliver `ready.events`.
+//!
+//! Time is a [`Duration`] since any origin the driver likes, as long as it never goes back.
+
+mod election;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use thiserror::Error;
+
+#[cfg(feature = "bug-injection")]
+use crate::bugs::Bug;
+use crate::bugs::Bugs;
+use crate::config::{Config, ConfigError};
+use crate::id::{IdError, NodeId, validate_id};
+use crate::message::{Body, Envelope};
+use crate::storage::HardState;
+
+/// A node's part in the election.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    Follower,
+    /// Asking for pre-votes, without having bumped its term (thesis §9.6).
+    PreCandidate,
+    Candidate,
+    Leader,
+}
+
+/// What the application is told.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Event {
+    /// The leader this node knows changed; `term` is the fencing token and never goes down.
+    LeaderChanged {
+        leader: Option<NodeId>,
+        term: u64,
+    },
+    RoleChanged {
+        role: Role,
+        term: u64,
+    },
+    /// The node was removed from its own peer set and takes no further part.
+    Stopped,
+}
+
+/// The output of the machine since the last [`Machine::ready`]. Persist, then send, then deliver.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Ready {
+    /// Must be saved durably before any of `messages` is sent.
+    pub hard_state: Option<HardState>,
+    pub messages: Vec<Envelope>,
+    pub events: Vec<Event>,
+}
+
+impl Ready {
+    pub fn is_empty(&self) -> bool {
+        self.hard_state.is_none() && self.messages.is_empty() && self.events.is_empty()
+    }
+}
+
+/// A snapshot of what a node knows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Status {
+    pub id: NodeId,
+    pub role: Role,
+    pub term: u64,
+    pub leader: Option<NodeId>,
+    pub voted_for: Option<NodeId>,
+    pub peers: Vec<NodeId>,
+    /// How long ago the leader was last heard from (zero on the leader itself).
+    pub since_leader_heard: Option<Duration>,
+    /// How many more nodes must be known before this node may campaign (`min_nodes`).
+    pub waiting_for_nodes: usize,
+    pub stopped: bool,
+}
+
+/// Why the machine refused a message or a command.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum Error {
+    #[error("invalid config: {0}")]
+    Config(#[from] ConfigError),
+    #[error("invalid node id: {0}")]
+    InvalidId(#[from] IdError),
+    #[error("the node was removed from its cluster and has stopped")]
+    Stopped,
+    #[error("message for cluster {got:?} dropped: this node is in cluster {expected:?}")]
+    WrongCluster { expected: String, got: String },
+    #[error("message for {to:?} dropped: this node is {me:?}")]
+    WrongRecipient { me: NodeId, to: NodeId },
+    #[error("{0:?} is not a peer of this node")]
+    UnknownPeer(NodeId),
+    #[error("a node cannot be its own peer")]
+    SelfAsPeer,
+    #[error("the cluster already has max_nodes = {max} nodes")]
+    TooManyNodes { max: usize },
+    #[error("only the leader can do this; the leader is {leader:?}")]
+    NotLeader { leader: Option<NodeId> },
+    #[error("there is no peer to hand leadership to")]
+    NoPeers,
+}
+
+/// The election state machine of one node.
+#[derive(Debug, Clone)]
+pub struct Machine {
+    id: NodeId,
+    config: Config,
+    rng: ChaCha8Rng,
+
+    term: u64,
+    voted_for: Option<NodeId>,
+    /// What the driver last confirmed as saved: a candidate's own vote counts only once here.
+    durable: HardState,
+    term_dirty: bool,
+    vote_dirty: bool,
+
+    role: Role,
+    leader: Option<NodeId>,
+    /// Every known peer, with when it was last heard from.
+    peers: BTreeMap<NodeId, Option<Duration>>,
+    /// The (pre-)votes received in the current campaign, by voter: granted or refused.
+    votes: BTreeMap<NodeId, bool>,
+    /// The term a pre-candidate asked pre-votes for.
+    pre_vote_term: u64,
+    /// Grants counted twice; only the `GrantsCountedWithoutVoterId` bug makes this non-zero.
+    duplicate_grants: usize,
+    leader_heard_at: Option<Duration>,
+    election_deadline: Duration,
+    heartbeat_deadline: Duration,
+    quorum_deadline: Duration,
+    stopped: bool,
+
+    announced_leader: (Option<NodeId>, u64),
+    announced_role: Role,
+    messages: Vec<Envelope>,
+    events: Vec<Event>,
+    bugs: Bugs,
+}
+
+impl Machine {
+    /// A follower with no peers, resuming from `hard_state` (the default for a new node).
+    /// `seed` drives its randomized timeouts; give every node a different one.
+    pub fn new(
+        id: impl Into<NodeId>,
+        config: Config,
+        hard_state: HardState,
+        seed: u64,
+        now: Duration,
+    ) -> Result<Self, Error> {
+        let id = id.into();
+        validate_id(&id)?;
+        config.validate()?;
+        let mut machine = Machine {
+            id,
+            config,
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            term: hard_state.term,
+            voted_for: hard_state.voted_for.clone(),
+            durable: hard_state,
+            term_dirty: false,
+            vote_dirty: false,
+            role: Role::Follower,
+            leader: None,
+            peers: BTreeMap::new(),
+            votes: BTreeMap::new(),
+            pre_vote_term: 0,
+            duplicate_grants: 0,
+            leader_heard_at: None,
+            election_deadline: now,
+            heartbeat_deadline: now,
+            quorum_deadline: now,
+            stopped: false,
+            announced_leader: (None, 0),
+            announced_role: Role::Follower,
+            messages: Vec::new(),
+            events: Vec::new(),
+            bugs: Bugs::default(),
+        };
+        machine.announced_leader.1 = machine.term;
+        machine.reset_election_timer(now);
+        Ok(machine)
+    }
+
+    /// Gives the machine a known bug, for proving that the simulator catches it.
+    #[cfg(feature = "bug-injection")]
+    pub fn inject_bug(&mut self, bug: Bug) {
+        self.bugs.add(bug);
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+    pub fn term(&self) -> u64 {
+        self.term
+    }
+    pub fn role(&self) -> Role {
+        self.role
+    }
+    pub fn leader(&self) -> Option<&str> {
+        self.leader.as_deref()
+    }
+    pub fn voted_for(&self) -> Option<&str> {
+        self.voted_for.as_deref()
+    }
+    pub fn is_stopped(&self) -> bool {
+        self.stopped
+    }
+    pub fn peers(&self) -> impl Iterator<Item = &str> {
+        self.peers.keys().map(String::as_str)
+    }
+    /// The term and vote as they are now (which may not be saved yet).
+    pub fn hard_state(&self) -> HardState {
+        HardState {
+            term: self.term,
+            voted_for: self.voted_for.clone(),
+        }
+    }
+
+    pub fn status(&self, now: Duration) -> Status {
+        let since_leader_heard = match self.role {
+            Role::Leader => Some(Duration::ZERO),
+            _ => self.leader_heard_at.map(|at| now.saturating_sub(at)),
+        };
+        Status {
+            id: self.id.clone(),
+            role: self.role,
+            term: self.term,
+            leader: self.leader.clone(),
+            voted_for: self.voted_for.clone(),
+            peers: self.peers.keys().cloned().collect(),
+            since_leader_heard,
+            waiting_for_nodes: self.config.min_nodes.saturating_sub(self.voter_count()),
+            stopped: self.stopped,
+        }
+    }
+
+    /// When [`Machine::handle_timeout`] is next due; `None` once stopped.
+    pub fn next_deadline(&self) -> Option<Duration> {
+        if self.stopped {
+            return None;
+        }
+        Some(match self.role {
+            Role::Leader if self.config.check_quorum => {
+                self.heartbeat_deadline.min(self.quorum_deadline)
+            }
+            Role::Leader => self.heartbeat_deadline,
+            _ => self.election_deadline,
+        })
+    }
+
+    /// Takes everything produced since the last call. See the module docs for what to do with it.
+    pub fn ready(&mut self) -> Ready {
+        let hard_state = self.take_hard_state();
+        Ready {
+            hard_state,
+            messages: std::mem::take(&mut self.messages),
+            events: std::mem::take(&mut self.events),
+        }
+    }
+
+    /// Whether [`Machine::ready`] has something to hand out.
+    pub fn has_ready(&self) -> bool {
+        self.term_dirty || self.vote_dirty || !self.messages.is_empty() || !self.events.is_empty()
+    }
+
+    /// Tells the machine that `state` is now durable. A candidate's own vote counts from here.
+    pub fn persisted(&mut self, now: Duration, state: &HardState) {
+        self.durable = state.clone();
+        if self.role == Role::Candidate {
+            self.tally(now);
+        }
+        self.announce();
+    }
+
+    /// Handles one message from a peer.
+    pub fn step(&mut self, now: Duration, msg: Envelope) -> Result<(), Error> {
+        self.check_running()?;
+        if msg.cluster != self.config.cluster {
+            return Err(Error::WrongCluster {
+                expected: self.config.cluster.clone(),
+                got: msg.cluster,
+            });
+        }
+        if msg.to != self.id {
+            return Err(Error::WrongRecipient {
+                me: self.id.clone(),
+                to: msg.to,
+            });
+        }
+        let Some(last_heard) = self.peers.get_mut(&msg.from) else {
+            return Err(Error::UnknownPeer(msg.from));
+        };
+        *last_heard = Some(now);
+        self.step_known_peer(now, msg);
+        self.announce();
+        Ok(())
+    }
+
+    /// Lets time pass: campaigns, heartbeats and the leader's quorum check happen here.
+    pub fn handle_timeout(&mut self, now: Duration) {
+        if self.stopped {
+            return;
+        }
+        self.on_timeout(now);
+        self.announce();
+    }
+
+    /// Adds a voter. Adding a known peer again does nothing.
+    pub fn add_peer(&mut self, now: Duration, id: &str) -> Result<(), Error> {
+        self.check_running()?;
+        validate_id(id)?;
+        if id == self.id {
+            return Err(Error::SelfAsPeer);
+        }
+        if self.peers.contains_key(id) {
+            return Ok(());
+        }
+        if let Some(max) = self.config.max_nodes {
+            if self.voter_count() >= max {
+                return Err(Error::TooManyNodes { max });
+            }
+        }
+        self.peers.insert(id.to_owned(), None);
+        if self.role == Role::Leader {
+            self.send(id, self.term, Body::Heartbeat);
+        }
+        let _ = now;
+        Ok(())
+    }
+
+    /// Removes a voter; removing an unknown peer does nothing. Removing this node itself stops
+    /// it: it takes no further part and emits [`Event::Stopped`].
+    pub fn remove_peer(&mut self, now: Duration, id: &str) -> Result<(), Error> {
+        self.check_running()?;
+        validate_id(id)?;
+        if id == self.id {
+            self.stopped = true;
+            self.leader = None;
+            self.announce();
+            self.events.push(Event::Stopped);
+            return Ok(());
+        }
+        if self.peers.remove(id).is_none() {
+            return Ok(());
+        }
+        self.votes.remove(id);
+        if self.leader.as_deref() == Some(id) {
+            self.leader = None;
+            self.leader_heard_at = None;
+        }
+        self.tally(now);
+        self.announce();
+        Ok(())
+    }
+
+    /// Asks the leader to hand over to `to`, or to the peer heard from most recently. Returns
+    /// the chosen peer; the handover completes when it wins the election it starts at once.
+    pub fn transfer_leadership(
+        &mut self,
+        now: Duration,
+        to: Option<&str>,
+    ) -> Result<NodeId, Error> {
+        self.check_running()?;
+        if let Some(to) = to {
+            validate_id(to)?;
+        }
+        if self.role != Role::Leader {
+            return Err(Error::NotLeader {
+                leader: self.leader.clone(),
+            });
+        }
+        let target = match to {
+            Some(to) if to == self.id => return Ok(self.id.clone()),
+            Some(to) if self.peers.contains_key(to) => to.to_owned(),
+            Some(to) => return Err(Error::UnknownPeer(to.to_owned())),
+            None => self.most_recently_heard_peer().ok_or(Error::NoPeers)?,
+        };
+        tracing::info!(node = %self.id, term = self.term, to = %target, "transferring leadership");
+        self.send(&target, self.term, Body::TimeoutNow);
+        let _ = now;
+        Ok(target)
+    }
+
+    /// A leader steps down to follower in its term; anything else is unchanged.
+    pub fn step_down(&mut self, now: Duration) -> Result<(), Error> {
+        self.check_running()?;
+        if self.role == Role::Leader {
+            self.become_follower(now, self.term, None);
+            self.announce();
+        }
+        Ok(())
+    }
+
+    fn check_running(&self) -> Result<(), Error> {
+        if self.stopped {
+            Err(Error::Stopped)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn voter_count(&self) -> usize {
+        self.peers.len() + 1
+    }
+
+    fn quorum(&self) -> usize {
+        self.voter_count() / 2 + 1
+    }
+
+    fn most_recently_heard_peer(&self) -> Option<NodeId> {
+        self.peers
+            .iter()
+            .max_by_key(|(_, heard)| **heard)
+            .map(|(id, _)| id.clone())
+    }
+
+    fn send(&mut self, to: &str, term: u64, body: Body) {
+        self.messages.push(Envelope {
+            cluster: self.config.cluster.clone(),
+            from: self.id.clone(),
+            to: to.to_owned(),
+            term,
+            body,
+        });
+    }
+
+    fn broadcast(&mut self, term: u64, body: Body) {
+        let peers: Vec<NodeId> = self.peers.keys().cloned().collect();
+        for peer in peers {
+            self.send(&peer, term, body);
+        }
+    }
+
+    /// A fresh timeout from `[T, 2T)`, drawn for every election and every heartbeat reset.
+    fn reset_election_timer(&mut self, now: Duration) {
+        let base = self.config.election_timeout;
+        let jitter = self.rng.random_range(0..base.as_nanos() as u64);
+        self.election_deadline = now + base + Duration::from_nanos(jitter);
+    }
+
+    fn take_hard_state(&mut self) -> Option<HardState> {
+        if !self.term_dirty && !self.vote_dirty {
+            return None;
+        }
+        let mut state = self.hard_state();
+        if self.bugs.has(crate::bugs::Bug::VoteNotPersisted)
+            && state.voted_for.as_deref() != Some(&self.id)
+        {
+            state.voted_for = None;
+        }
+        if self.bugs.has(crate::bugs::Bug::TermAndVoteSavedSeparately)
+            && self.term_dirty
+            && self.vote_dirty
+        {
+            // The term goes out first, with the messages; the vote follows in the next Ready.
+            state.voted_for = None;
+            self.term_dirty = false;
+            return Some(state);
+        }
+        self.term_dirty = false;
+        self.vote_dirty = false;
+        Some(state)
+    }
+
+    /// Queues the events that tell the application what changed since it was last told.
+    fn announce(&mut self) {
+        if self.role != self.announced_role {
+            self.announced_role = self.role;
+            self.events.push(Event::RoleChanged {
+                role: self.role,
+                term: self.term,
+            });
+        }
+        let (leader, term) = &self.announced_leader;
+        if *leader != self.leader || (self.leader.is_some() && *term != self.term) {
+            self.events.push(Event::LeaderChanged {
+                leader: self.leader.clone(),
+                term: self.term,
+            });
+        }
+        self.announced_leader = (self.leader.clone(), self.term);
+    }
+}

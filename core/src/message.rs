@@ -1,0 +1,47 @@
+//! The messages nodes exchange. Every one carries the cluster, sender, recipient and term.
+
+use crate::id::NodeId;
+
+/// One message between two nodes of a cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Envelope {
+    /// The cluster name; a node drops messages from another cluster.
+    pub cluster: String,
+    pub from: NodeId,
+    pub to: NodeId,
+    /// The sender's term, except a pre-vote request, which carries the term the sender would
+    /// campaign in, and a granted pre-vote reply, which echoes it.
+    pub term: u64,
+    pub body: Body,
+}
+
+/// What a message says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Body {
+    /// "Would you vote for me in `term`?" (thesis §9.6). Changes nobody's term.
+    PreVote,
+    PreVoteReply {
+        granted: bool,
+    },
+    /// "Vote for me in `term`" (Raft §5.2). `transfer` is set when the leader told the
+    /// candidate to campaign (TimeoutNow), which lets it past voters' leader stickiness.
+    Vote {
+        transfer: bool,
+    },
+    VoteReply {
+        granted: bool,
+    },
+    /// The leader is alive (§5.2).
+    Heartbeat,
+    /// Answers a heartbeat, so the leader learns of a higher term and who it can reach.
+    HeartbeatReply,
+    /// "Campaign now": the leader hands leadership to the recipient (thesis §3.10).
+    TimeoutNow,
+}
+
+impl Body {
+    /// Requests that a node in its leader lease may ignore without adopting their term.
+    pub fn is_vote_request(self) -> bool {
+        matches!(self, Body::PreVote | Body::Vote { .. })
+    }
+}
