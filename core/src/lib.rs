@@ -21,3 +21,8 @@ pub use id::{IdError, MAX_ID_LEN, NodeId, validate_id};
 pub use machine::{Error, Event, Machine, Ready, Role, Status};
 pub use message::{Body, Envelope};
 pub use storage::{FileStorage, HardState, MemStorage, Storage, StorageError};
+
+/// The README's Rust examples, compiled and run as doctests.
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
