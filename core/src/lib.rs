@@ -8,18 +8,25 @@
 pub mod bugs;
 pub mod codec;
 pub mod config;
+pub mod election;
+pub mod error;
 pub mod id;
 pub mod machine;
 pub mod message;
+pub mod runtime;
+mod seed;
 pub mod sim;
 pub mod storage;
 
 pub use bugs::Bug;
 pub use codec::{DecodeError, EncodeError, decode, encode};
 pub use config::{Config, ConfigError};
+pub use error::Error;
 pub use id::{IdError, MAX_ID_LEN, NodeId, validate_id};
-pub use machine::{Error, Event, Machine, Ready, Role, Status};
+pub use machine::{Event, Machine, Ready, Role, Status};
 pub use message::{Body, Envelope};
+pub use runtime::{LeaderChange, LeaderChanges, NodeBuilder, NodeHandle, Transport};
+pub use seed::{Message, Node, NodeState};
 pub use storage::{FileStorage, HardState, MemStorage, Storage, StorageError};
 
 /// The README's Rust examples, compiled and run as doctests.

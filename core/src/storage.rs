@@ -20,16 +20,19 @@ pub struct HardState {
 }
 
 /// Why hard state could not be loaded or saved.
-#[derive(Debug, Error)]
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum StorageError {
-    #[error("cannot {action} state file {path}: {source}")]
+    #[error("cannot {action} state file {path}: {message}")]
     Io {
         action: &'static str,
         path: PathBuf,
-        source: io::Error,
+        kind: io::ErrorKind,
+        message: String,
     },
     #[error("state file {path} is corrupt ({reason}); refusing to start rather than forget a vote")]
     Corrupt { path: PathBuf, reason: String },
+    #[error("cannot save the state: {reason}")]
+    Failed { reason: String },
     #[error("voted_for is {len} bytes long; the limit is {MAX_ID_LEN}")]
     IdTooLong { len: usize },
 }
@@ -40,6 +43,11 @@ pub trait Storage: Send {
     fn load(&mut self) -> Result<HardState, StorageError>;
     /// Replaces the saved state atomically and durably.
     fn save(&mut self, state: &HardState) -> Result<(), StorageError>;
+
+    /// Whether `save` blocks on I/O, so a runtime should call it off its async threads.
+    fn blocks(&self) -> bool {
+        true
+    }
 }
 
 /// Keeps the hard state in memory only.
@@ -67,6 +75,10 @@ impl Storage for MemStorage {
         self.state = state.clone();
         Ok(())
     }
+
+    fn blocks(&self) -> bool {
+        false
+    }
 }
 
 /// Keeps the hard state in one small file, replaced atomically: the new state is written to a
@@ -90,10 +102,11 @@ impl FileStorage {
     }
 
     fn io_error(&self, action: &'static str) -> impl FnOnce(io::Error) -> StorageError + '_ {
-        move |source| StorageError::Io {
+        move |e| StorageError::Io {
             action,
             path: self.path.clone(),
-            source,
+            kind: e.kind(),
+            message: e.to_string(),
         }
     }
 

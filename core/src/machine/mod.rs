@@ -17,13 +17,13 @@ use std::time::Duration;
 
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use thiserror::Error;
 
 #[cfg(feature = "bug-injection")]
 use crate::bugs::Bug;
 use crate::bugs::Bugs;
-use crate::config::{Config, ConfigError};
-use crate::id::{IdError, NodeId, validate_id};
+use crate::config::Config;
+pub use crate::error::Error;
+use crate::id::{NodeId, validate_id};
 use crate::message::{Body, Envelope};
 use crate::storage::HardState;
 
@@ -82,31 +82,6 @@ pub struct Status {
     /// How many more nodes must be known before this node may campaign (`min_nodes`).
     pub waiting_for_nodes: usize,
     pub stopped: bool,
-}
-
-/// Why the machine refused a message or a command.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-pub enum Error {
-    #[error("invalid config: {0}")]
-    Config(#[from] ConfigError),
-    #[error("invalid node id: {0}")]
-    InvalidId(#[from] IdError),
-    #[error("the node was removed from its cluster and has stopped")]
-    Stopped,
-    #[error("message for cluster {got:?} dropped: this node is in cluster {expected:?}")]
-    WrongCluster { expected: String, got: String },
-    #[error("message for {to:?} dropped: this node is {me:?}")]
-    WrongRecipient { me: NodeId, to: NodeId },
-    #[error("{0:?} is not a peer of this node")]
-    UnknownPeer(NodeId),
-    #[error("a node cannot be its own peer")]
-    SelfAsPeer,
-    #[error("the cluster already has max_nodes = {max} nodes")]
-    TooManyNodes { max: usize },
-    #[error("only the leader can do this; the leader is {leader:?}")]
-    NotLeader { leader: Option<NodeId> },
-    #[error("there is no peer to hand leadership to")]
-    NoPeers,
 }
 
 /// The election state machine of one node.

@@ -1,0 +1,42 @@
+//! The one error type of the crate. Every binding maps each variant to its own error kind
+//! (a C result code, a Python exception class, a Node.js `code`).
+
+use thiserror::Error;
+
+use crate::codec::DecodeError;
+use crate::config::ConfigError;
+use crate::id::{IdError, NodeId};
+use crate::storage::StorageError;
+
+/// Why a message, a command or a node was refused.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum Error {
+    #[error("invalid config: {0}")]
+    Config(#[from] ConfigError),
+    #[error("invalid node id: {0}")]
+    InvalidId(#[from] IdError),
+    #[error("malformed message: {0}")]
+    Decode(#[from] DecodeError),
+    #[error("{0}")]
+    Storage(#[from] StorageError),
+    #[error("the node was removed from its cluster and has stopped")]
+    Stopped,
+    #[error("the node has been shut down")]
+    Closed,
+    #[error("no tokio runtime: start the node from inside a runtime, or use NodeBuilder::start_on")]
+    NoRuntime,
+    #[error("message for cluster {got:?} dropped: this node is in cluster {expected:?}")]
+    WrongCluster { expected: String, got: String },
+    #[error("message for {to:?} dropped: this node is {me:?}")]
+    WrongRecipient { me: NodeId, to: NodeId },
+    #[error("{0:?} is not a peer of this node")]
+    UnknownPeer(NodeId),
+    #[error("a node cannot be its own peer")]
+    SelfAsPeer,
+    #[error("the cluster already has max_nodes = {max} nodes")]
+    TooManyNodes { max: usize },
+    #[error("only the leader can do this; the leader is {leader:?}")]
+    NotLeader { leader: Option<NodeId> },
+    #[error("there is no peer to hand leadership to")]
+    NoPeers,
+}

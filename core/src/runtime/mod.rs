@@ -1,0 +1,315 @@
+//! The tokio runtime and the handle API: one task per node drives the machine for real.
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), almost_raft::Error> {
+//! use almost_raft::{Config, NodeBuilder};
+//!
+//! // Your network: send `bytes` to the node `to` however you like.
+//! let send = |to: &str, bytes: Vec<u8>| { let _ = (to, bytes); };
+//! let node = NodeBuilder::new("n1")
+//!     .peers(["n2", "n3"])
+//!     .config(Config::fast_lan())
+//!     .state_path("/var/lib/my-service/election-state")
+//!     .start(send)?;
+//! // Hand it every message the network delivers: node.receive(&bytes)?;
+//! let mut changes = node.leader_changes();
+//! while let Some(change) = changes.next().await {
+//!     println!("leader {:?} in term {}", change.leader, change.term);
+//! }
+//! node.shutdown().await?;
+//! # Ok(()) }
+//! ```
+
+mod driver;
+mod outbox;
+mod shared;
+
+use std::future::Future;
+use std::io;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tracing::Instrument;
+
+use crate::codec::encode;
+use crate::config::Config;
+use crate::error::Error;
+use crate::id::NodeId;
+use crate::machine::{Machine, Role, Status};
+use crate::message::Envelope;
+use crate::storage::{FileStorage, MemStorage, Storage};
+pub(crate) use driver::drive;
+pub(crate) use outbox::Outbox;
+pub use shared::LeaderChange;
+pub(crate) use shared::Shared;
+
+/// How a node's messages reach its peers. Implement it for your network, or pass a closure
+/// `Fn(&str, Vec<u8>)` that hands the bytes on without blocking.
+///
+/// Each call is bounded by the message timeout; one peer's slow sends never delay another's.
+pub trait Transport: Send + Sync + 'static {
+    /// Sends `message` to the peer `to`. Errors are logged, and the message is lost: the
+    /// election protocol tolerates lost messages.
+    fn send(&self, to: &str, message: Vec<u8>) -> impl Future<Output = io::Result<()>> + Send;
+}
+
+impl<F: Fn(&str, Vec<u8>) + Send + Sync + 'static> Transport for F {
+    fn send(&self, to: &str, message: Vec<u8>) -> impl Future<Output = io::Result<()>> + Send {
+        self(to, message);
+        std::future::ready(Ok(()))
+    }
+}
+
+struct BytesOutbox<T>(T);
+
+impl<T: Transport> Outbox for BytesOutbox<T> {
+    async fn send(&self, msg: Envelope) {
+        match encode(&msg) {
+            Ok(bytes) => {
+                if let Err(e) = self.0.send(&msg.to, bytes).await {
+                    tracing::debug!(to = %msg.to, error = %e, "send failed");
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "cannot encode a message"),
+        }
+    }
+}
+
+/// Builds a node: its id, peers, config and storage.
+pub struct NodeBuilder {
+    id: NodeId,
+    peers: Vec<NodeId>,
+    config: Config,
+    storage: Option<Box<dyn Storage>>,
+    seed: Option<u64>,
+}
+
+impl NodeBuilder {
+    /// A node with the default [`Config`] (note `min_nodes` = 3) and no saved state.
+    pub fn new(id: impl Into<NodeId>) -> Self {
+        NodeBuilder {
+            id: id.into(),
+            peers: Vec::new(),
+            config: Config::default(),
+            storage: None,
+            seed: None,
+        }
+    }
+
+    pub fn peers<I, S>(mut self, peers: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<NodeId>,
+    {
+        self.peers.extend(peers.into_iter().map(Into::into));
+        self
+    }
+
+    /// Replaces the whole config (the setters below change one key).
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+    pub fn cluster(mut self, name: impl Into<String>) -> Self {
+        self.config.cluster = name.into();
+        self
+    }
+    pub fn election_timeout(mut self, timeout: Duration) -> Self {
+        self.config.election_timeout = timeout;
+        self
+    }
+    pub fn heartbeat_interval(mut self, interval: Duration) -> Self {
+        self.config.heartbeat_interval = interval;
+        self
+    }
+    pub fn message_timeout(mut self, timeout: Duration) -> Self {
+        self.config.message_timeout = timeout;
+        self
+    }
+    pub fn min_nodes(mut self, nodes: usize) -> Self {
+        self.config.min_nodes = nodes;
+        self
+    }
+    pub fn max_nodes(mut self, nodes: Option<usize>) -> Self {
+        self.config.max_nodes = nodes;
+        self
+    }
+    pub fn pre_vote(mut self, on: bool) -> Self {
+        self.config.pre_vote = on;
+        self
+    }
+    pub fn check_quorum(mut self, on: bool) -> Self {
+        self.config.check_quorum = on;
+        self
+    }
+
+    /// Keeps the term and vote in this file ([`FileStorage`]); it is created if missing.
+    pub fn state_path(self, path: impl Into<PathBuf>) -> Self {
+        self.storage(FileStorage::new(path))
+    }
+
+    /// Keeps the term and vote in `storage`. Without it, they live in memory only.
+    pub fn storage(self, storage: impl Storage + 'static) -> Self {
+        self.storage_box(Box::new(storage))
+    }
+
+    pub(crate) fn storage_box(mut self, storage: Box<dyn Storage>) -> Self {
+        self.storage = Some(storage);
+        self
+    }
+
+    /// Fixes the seed of the node's randomized timeouts (tests); normally drawn at random.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// Starts the node on the current tokio runtime.
+    pub fn start(self, transport: impl Transport) -> Result<NodeHandle, Error> {
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| Error::NoRuntime)?;
+        self.start_on(&runtime, transport)
+    }
+
+    /// Starts the node on the given tokio runtime.
+    pub fn start_on(
+        self,
+        runtime: &tokio::runtime::Handle,
+        transport: impl Transport,
+    ) -> Result<NodeHandle, Error> {
+        let _entered = runtime.enter();
+        let (shared, storage) = self.prepare()?;
+        let (stop, stopped) = oneshot::channel();
+        let span = tracing::info_span!("almost_raft", node = %shared.machine().id());
+        let task = runtime.spawn(
+            drive(shared.clone(), storage, BytesOutbox(transport), stopped).instrument(span),
+        );
+        Ok(NodeHandle {
+            shared,
+            stop: Some(stop),
+            task: Some(task),
+        })
+    }
+
+    /// Validates everything and loads the saved state: the machine, ready to be driven.
+    pub(crate) fn prepare(self) -> Result<(Arc<Shared>, Box<dyn Storage>), Error> {
+        let mut storage = self.storage.unwrap_or_else(|| Box::new(MemStorage::new()));
+        let state = storage.load()?;
+        let origin = tokio::time::Instant::now();
+        let seed = self.seed.unwrap_or_else(rand::random);
+        let mut machine = Machine::new(self.id, self.config, state, seed, Duration::ZERO)?;
+        for peer in &self.peers {
+            machine.add_peer(Duration::ZERO, peer)?;
+        }
+        Ok((Arc::new(Shared::new(machine, origin)), storage))
+    }
+}
+
+/// A running node. Dropping it stops the node at once; [`NodeHandle::shutdown`] stops it
+/// gracefully, handing leadership over first.
+pub struct NodeHandle {
+    shared: Arc<Shared>,
+    stop: Option<oneshot::Sender<bool>>,
+    task: Option<JoinHandle<Result<(), Error>>>,
+}
+
+impl NodeHandle {
+    /// Hands the node a message its network received. Malformed bytes, another cluster's
+    /// messages and messages from unknown peers are refused with an error; the node goes on.
+    pub fn receive(&self, bytes: &[u8]) -> Result<(), Error> {
+        self.shared.receive(bytes)
+    }
+
+    /// Adds a voter; adding a known peer again does nothing.
+    pub fn add_peer(&self, id: &str) -> Result<(), Error> {
+        self.shared.with_machine(|m, now| m.add_peer(now, id))
+    }
+
+    /// Removes a voter. Removing the node itself stops it.
+    pub fn remove_peer(&self, id: &str) -> Result<(), Error> {
+        self.shared.with_machine(|m, now| m.remove_peer(now, id))
+    }
+
+    /// Hands leadership to `to`, or to the most responsive peer. Only the leader can.
+    pub fn transfer_leadership(&self, to: Option<&str>) -> Result<NodeId, Error> {
+        self.shared
+            .with_machine(|m, now| m.transfer_leadership(now, to))
+    }
+
+    /// What the node knows; role, term, leader and vote agree with the last event delivered.
+    pub fn status(&self) -> Status {
+        self.shared.status()
+    }
+
+    pub fn id(&self) -> String {
+        self.shared.machine().id().to_owned()
+    }
+    pub fn leader(&self) -> Option<NodeId> {
+        self.shared.current_leader().leader
+    }
+    pub fn term(&self) -> u64 {
+        self.shared.current_leader().term
+    }
+    pub fn is_leader(&self) -> bool {
+        self.shared.status().role == Role::Leader
+    }
+
+    /// Every change of leader from now on, starting with the current state; nothing is lost
+    /// (the stream buffers what is not read yet). It ends when the node stops.
+    pub fn leader_changes(&self) -> LeaderChanges {
+        LeaderChanges {
+            rx: self.shared.subscribe(),
+        }
+    }
+
+    /// Waits until a leader is known, and returns it.
+    pub async fn wait_for_leader(&self) -> Result<LeaderChange, Error> {
+        let mut changes = self.leader_changes();
+        while let Some(change) = changes.next().await {
+            if change.leader.is_some() {
+                return Ok(change);
+            }
+        }
+        Err(Error::Closed)
+    }
+
+    /// Stops the node. A leader first hands leadership to its most responsive peer, so the
+    /// cluster is leaderless for about one round trip instead of an election timeout.
+    pub async fn shutdown(mut self) -> Result<(), Error> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(true);
+        }
+        match self.task.take() {
+            Some(task) => task.await.unwrap_or(Err(Error::Closed)),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for NodeHandle {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+            self.shared.close(None);
+        }
+    }
+}
+
+/// Leader changes of one node, in order. See [`NodeHandle::leader_changes`].
+pub struct LeaderChanges {
+    rx: mpsc::UnboundedReceiver<LeaderChange>,
+}
+
+impl LeaderChanges {
+    /// The next change; `None` once the node has stopped and every change was read.
+    pub async fn next(&mut self) -> Option<LeaderChange> {
+        self.rx.recv().await
+    }
+
+    /// The next change if one is waiting, without waiting.
+    pub fn try_next(&mut self) -> Option<LeaderChange> {
+        self.rx.try_recv().ok()
+    }
+}

@@ -1,0 +1,172 @@
+//! What a node's handle, its driver task and its subscribers share.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
+use tokio::time::Instant;
+
+use crate::codec::decode;
+use crate::error::Error;
+use crate::id::NodeId;
+use crate::machine::{Event, Machine, Role, Status};
+use crate::storage::HardState;
+
+/// A change of leader as the application sees it: `term` is the fencing token.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct LeaderChange {
+    pub leader: Option<NodeId>,
+    pub term: u64,
+}
+
+/// What the application has been told: it changes only as events are delivered, so it always
+/// agrees with the last event, and never shows a term that is not saved yet.
+struct Published {
+    role: Role,
+    leader: LeaderChange,
+    voted_for: Option<NodeId>,
+    subscribers: Vec<UnboundedSender<LeaderChange>>,
+    /// Set when the node stopped because of an error (a failed save).
+    failure: Option<Error>,
+}
+
+pub(crate) struct Shared {
+    origin: Instant,
+    machine: Mutex<Machine>,
+    /// Wakes the driver when an input left output in the machine.
+    pub(crate) wake: Notify,
+    published: Mutex<Published>,
+    closed: AtomicBool,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic elsewhere cannot leave these in a state worse than what they hold.
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Shared {
+    pub(crate) fn new(machine: Machine, origin: Instant) -> Self {
+        let published = Published {
+            role: machine.role(),
+            leader: LeaderChange {
+                leader: None,
+                term: machine.term(),
+            },
+            voted_for: machine.voted_for().map(str::to_owned),
+            subscribers: Vec::new(),
+            failure: None,
+        };
+        Shared {
+            origin,
+            machine: Mutex::new(machine),
+            wake: Notify::new(),
+            published: Mutex::new(published),
+            closed: AtomicBool::new(false),
+        }
+    }
+
+    /// The machine's clock: time since the node started.
+    pub(crate) fn now(&self) -> Duration {
+        self.origin.elapsed()
+    }
+
+    pub(crate) fn instant(&self, at: Duration) -> Instant {
+        self.origin + at
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// Runs `f` on the machine, then wakes the driver to handle what it produced.
+    pub(crate) fn with_machine<R>(
+        &self,
+        f: impl FnOnce(&mut Machine, Duration) -> Result<R, Error>,
+    ) -> Result<R, Error> {
+        if self.is_closed() {
+            return Err(lock(&self.published)
+                .failure
+                .clone()
+                .unwrap_or(Error::Closed));
+        }
+        let result = f(&mut lock(&self.machine), self.now());
+        self.wake.notify_one();
+        result
+    }
+
+    /// For the driver: no wake-up, no closed check.
+    pub(crate) fn machine(&self) -> MutexGuard<'_, Machine> {
+        lock(&self.machine)
+    }
+
+    pub(crate) fn receive(&self, bytes: &[u8]) -> Result<(), Error> {
+        let msg = decode(bytes)?;
+        self.with_machine(|m, now| m.step(now, msg))
+    }
+
+    pub(crate) fn status(&self) -> Status {
+        let now = self.now();
+        let mut status = lock(&self.machine).status(now);
+        let published = lock(&self.published);
+        status.role = published.role;
+        status.term = published.leader.term;
+        status.leader = published.leader.leader.clone();
+        status.voted_for = published.voted_for.clone();
+        status.stopped |= self.is_closed();
+        status
+    }
+
+    pub(crate) fn current_leader(&self) -> LeaderChange {
+        lock(&self.published).leader.clone()
+    }
+
+    /// A stream of leader changes that starts with the current state and loses nothing.
+    pub(crate) fn subscribe(&self) -> UnboundedReceiver<LeaderChange> {
+        let (tx, rx) = unbounded_channel();
+        let mut published = lock(&self.published);
+        let _ = tx.send(published.leader.clone());
+        if !self.is_closed() {
+            published.subscribers.push(tx);
+        }
+        rx
+    }
+
+    /// Records a saved hard state and delivers events, in order, to every subscriber.
+    pub(crate) fn publish(&self, saved: Option<&HardState>, events: &[Event]) {
+        let mut published = lock(&self.published);
+        if let Some(state) = saved {
+            published.voted_for = state.voted_for.clone();
+            published.leader.term = published.leader.term.max(state.term);
+        }
+        for event in events {
+            match event {
+                Event::RoleChanged { role, .. } => published.role = *role,
+                Event::LeaderChanged { leader, term } => {
+                    let change = LeaderChange {
+                        leader: leader.clone(),
+                        term: *term,
+                    };
+                    published.leader = change.clone();
+                    published
+                        .subscribers
+                        .retain(|s| s.send(change.clone()).is_ok());
+                }
+                Event::Stopped => {}
+            }
+        }
+    }
+
+    /// Marks the node closed (with the error that stopped it, if any); streams end.
+    pub(crate) fn close(&self, failure: Option<Error>) {
+        let mut published = lock(&self.published);
+        if published.failure.is_none() {
+            published.failure = failure;
+        }
+        published.subscribers.clear();
+        self.closed.store(true, Ordering::Release);
+    }
+}
