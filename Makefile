@@ -13,9 +13,9 @@ test:
 	$(CARGO) test --workspace --all-targets
 	$(CARGO) test -p almost-raft --features bug-injection --test injected_bugs -- --nocapture
 
-## A three-node cluster electing, failing over and handing over leadership.
+## Five nodes over UDP on 127.0.0.1: crashes and graceful shutdowns of the leader, a summary.
 demo:
-	$(CARGO) run --release -p almost-raft --example demo
+	$(CARGO) run --release -p almost-raft --example udp_cluster
 
 ## A long simulator soak: make soak SEEDS=100000 NODES=5 PRE_VOTE=on CHECK_QUORUM=on
 soak:

@@ -1,6 +1,7 @@
 //! A three-node cluster in virtual time: it elects a leader, the leader crashes, a new one
 //! takes over, the old one restarts from its saved state and follows, then leadership is
-//! handed over gracefully. Run with `make demo`.
+//! handed over gracefully. Run with
+//! `cargo run --release -p almost-raft --example sans_io_walkthrough`.
 //!
 //! This drives the sans-IO machine directly with a tiny in-memory network (1 ms per message),
 //! which is exactly what a runtime does with real sockets and real time.
