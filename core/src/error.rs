@@ -25,6 +25,8 @@ pub enum Error {
     Closed,
     #[error("no tokio runtime: start the node from inside a runtime, or use NodeBuilder::start_on")]
     NoRuntime,
+    #[error("the runtime has already started; set its worker threads before the first node starts")]
+    RuntimeStarted,
     #[error("message for cluster {got:?} dropped: this node is in cluster {expected:?}")]
     WrongCluster { expected: String, got: String },
     #[error("message for {to:?} dropped: this node is {me:?}")]

@@ -9,6 +9,7 @@ pub mod bugs;
 pub mod codec;
 pub mod config;
 pub mod election;
+pub mod embed;
 pub mod error;
 pub mod id;
 pub mod machine;

@@ -63,7 +63,7 @@ impl<F: Fn(&str, Vec<u8>) + Send + Sync + 'static> Transport for F {
     }
 }
 
-struct BytesOutbox<T>(T);
+pub(crate) struct BytesOutbox<T>(pub(crate) T);
 
 impl<T: Transport> Outbox for BytesOutbox<T> {
     async fn send(&self, msg: Envelope) {

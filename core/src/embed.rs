@@ -1,0 +1,283 @@
+//! The embedding layer: a callback-based node on a process-wide runtime. The C, Python and
+//! Node.js packages are thin wrappers over [`EmbeddedNode`], so that all of them behave alike.
+//!
+//! Threading contract (DESIGN.md):
+//! - one process-wide tokio runtime, started on first use; [`set_worker_threads`] before that;
+//! - a node's callbacks run on a runtime thread, one at a time, never concurrently;
+//! - every method may be called from any thread, including from inside a callback;
+//! - [`EmbeddedNode::close`] waits for the node's callbacks to finish, then drops the
+//!   [`Callbacks`] exactly once; called from inside one of the node's own callbacks it returns
+//!   at once, and the drop happens after that callback returns.
+
+use std::cell::Cell;
+use std::io;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
+
+use tokio::runtime::Runtime;
+use tokio::sync::oneshot;
+
+use crate::error::Error;
+use crate::machine::Status;
+use crate::runtime::{BytesOutbox, LeaderChange, NodeBuilder, Shared, Transport, drive};
+
+/// What a node calls back into the application with. Both methods must return quickly: hand
+/// the bytes to a socket or a queue, note the change; never wait on the node itself.
+pub trait Callbacks: Send + 'static {
+    /// Sends `message` to the peer `to`.
+    fn send(&mut self, to: &str, message: &[u8]);
+    /// The leader this node knows changed (`leader` is `None` when it knows none).
+    fn leader_changed(&mut self, change: &LeaderChange);
+}
+
+static WORKER_THREADS: AtomicUsize = AtomicUsize::new(0);
+static RUNTIME: OnceLock<Runtime> = OnceLock::new();
+
+/// Sets the number of worker threads of the process-wide runtime (default: 2). Must be called
+/// before the first node starts; afterwards it fails with [`Error::RuntimeStarted`].
+pub fn set_worker_threads(threads: usize) -> Result<(), Error> {
+    if threads == 0 {
+        return Err(Error::Config(crate::config::ConfigError {
+            field: "worker_threads",
+            reason: "must be at least 1".into(),
+        }));
+    }
+    WORKER_THREADS.store(threads, Ordering::SeqCst);
+    if RUNTIME.get().is_some() {
+        return Err(Error::RuntimeStarted);
+    }
+    Ok(())
+}
+
+/// The process-wide runtime. It lives as long as the process, so it is never dropped from
+/// one of its own threads.
+pub fn runtime() -> &'static Runtime {
+    RUNTIME.get_or_init(|| {
+        let threads = match WORKER_THREADS.load(Ordering::SeqCst) {
+            0 => 2,
+            n => n,
+        };
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .thread_name("almost-raft")
+            .enable_time()
+            .build()
+            .expect("cannot start the almost-raft runtime")
+    })
+}
+
+thread_local! {
+    /// The dispatcher whose callback this thread is running, if any.
+    static IN_CALLBACK: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Runs the callbacks of one node, one at a time, and drops them exactly once.
+struct Dispatch {
+    callbacks: Mutex<Option<Box<dyn Callbacks>>>,
+    closed: AtomicBool,
+}
+
+impl Dispatch {
+    fn id(&self) -> usize {
+        self as *const Self as usize
+    }
+
+    fn call(&self, f: impl FnOnce(&mut dyn Callbacks)) {
+        if self.closed.load(Ordering::Acquire) {
+            return;
+        }
+        let mut guard = self.callbacks.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(callbacks) = guard.as_mut() else {
+            return;
+        };
+        let outer = IN_CALLBACK.replace(self.id());
+        let result =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(callbacks.as_mut())));
+        IN_CALLBACK.set(outer);
+        if result.is_err() {
+            tracing::error!("a callback panicked; the node goes on");
+        }
+    }
+
+    fn is_current(&self) -> bool {
+        IN_CALLBACK.get() == self.id()
+    }
+
+    /// No callback after this; drops the callbacks once the running one (if any) returned.
+    fn finish(&self) {
+        self.closed.store(true, Ordering::Release);
+        let callbacks = self
+            .callbacks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        drop(callbacks);
+    }
+}
+
+struct DispatchTransport(Arc<Dispatch>);
+
+impl Transport for DispatchTransport {
+    fn send(
+        &self,
+        to: &str,
+        message: Vec<u8>,
+    ) -> impl std::future::Future<Output = io::Result<()>> + Send {
+        self.0.call(|cb| cb.send(to, &message));
+        std::future::ready(Ok(()))
+    }
+}
+
+/// Signalled once the node has stopped and its callbacks are dropped.
+#[derive(Default)]
+struct Done {
+    done: Mutex<bool>,
+    cond: Condvar,
+}
+
+impl Done {
+    fn signal(&self) {
+        *self.done.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        self.cond.notify_all();
+    }
+
+    fn wait(&self) {
+        let mut done = self.done.lock().unwrap_or_else(|p| p.into_inner());
+        while !*done {
+            done = self.cond.wait(done).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+}
+
+/// A running node that talks to the application through [`Callbacks`].
+pub struct EmbeddedNode {
+    shared: Arc<Shared>,
+    dispatch: Arc<Dispatch>,
+    stop: Mutex<Option<oneshot::Sender<bool>>>,
+    done: Arc<Done>,
+}
+
+impl EmbeddedNode {
+    /// Starts a node on the process-wide runtime.
+    pub fn start(builder: NodeBuilder, callbacks: impl Callbacks) -> Result<Self, Error> {
+        let runtime = runtime();
+        let _entered = runtime.enter();
+        let (shared, storage) = builder.prepare()?;
+        let dispatch = Arc::new(Dispatch {
+            callbacks: Mutex::new(Some(Box::new(callbacks))),
+            closed: AtomicBool::new(false),
+        });
+        let (stop, stopped) = oneshot::channel();
+        let done = Arc::new(Done::default());
+        let mut changes = shared.subscribe();
+        let events = {
+            let dispatch = dispatch.clone();
+            runtime.spawn(async move {
+                while let Some(change) = changes.recv().await {
+                    dispatch.call(|cb| cb.leader_changed(&change));
+                }
+            })
+        };
+        let span = tracing::info_span!("almost_raft", node = %shared.machine().id());
+        let driver = drive(
+            shared.clone(),
+            storage,
+            BytesOutbox(DispatchTransport(dispatch.clone())),
+            stopped,
+        );
+        {
+            let (dispatch, done) = (dispatch.clone(), done.clone());
+            runtime.spawn(tracing::Instrument::instrument(
+                async move {
+                    if let Err(e) = driver.await {
+                        tracing::error!(error = %e, "node stopped");
+                    }
+                    let _ = events.await; // every event published is delivered first
+                    dispatch.finish();
+                    done.signal();
+                },
+                span,
+            ));
+        }
+        Ok(EmbeddedNode {
+            shared,
+            dispatch,
+            stop: Mutex::new(Some(stop)),
+            done,
+        })
+    }
+
+    fn check_open(&self) -> Result<(), Error> {
+        if self
+            .stop
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_none()
+        {
+            Err(Error::Closed)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Hands the node a message its network received.
+    pub fn receive(&self, bytes: &[u8]) -> Result<(), Error> {
+        self.check_open()?;
+        self.shared.receive(bytes)
+    }
+
+    pub fn add_peer(&self, id: &str) -> Result<(), Error> {
+        self.check_open()?;
+        self.shared.with_machine(|m, now| m.add_peer(now, id))
+    }
+
+    pub fn remove_peer(&self, id: &str) -> Result<(), Error> {
+        self.check_open()?;
+        self.shared.with_machine(|m, now| m.remove_peer(now, id))
+    }
+
+    /// Hands leadership to `to`, or to the most responsive peer; returns the chosen peer.
+    pub fn transfer_leadership(&self, to: Option<&str>) -> Result<String, Error> {
+        self.check_open()?;
+        self.shared
+            .with_machine(|m, now| m.transfer_leadership(now, to))
+    }
+
+    pub fn status(&self) -> Result<Status, Error> {
+        self.check_open()?;
+        Ok(self.shared.status())
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.check_open().is_err()
+    }
+
+    /// Stops the node; a leader hands leadership over first. Waits until no callback runs and
+    /// the callbacks are dropped, except when called from inside one of this node's callbacks:
+    /// then it returns at once and the rest happens after that callback returns.
+    /// Calling it again does nothing.
+    pub fn close(&self) {
+        let Some(stop) = self.stop.lock().unwrap_or_else(|p| p.into_inner()).take() else {
+            return;
+        };
+        let _ = stop.send(true);
+        if self.dispatch.is_current() {
+            return;
+        }
+        let wait = || self.done.wait();
+        match tokio::runtime::Handle::try_current() {
+            // On a runtime thread (another node's callback): let the runtime move on meanwhile.
+            Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+                tokio::task::block_in_place(wait)
+            }
+            _ => wait(),
+        }
+    }
+}
+
+impl Drop for EmbeddedNode {
+    /// A dropped node is closed (and, outside its own callbacks, waited for).
+    fn drop(&mut self) {
+        self.close();
+    }
+}
