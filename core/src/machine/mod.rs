@@ -274,11 +274,18 @@ impl Machine {
                 to: msg.to,
             });
         }
-        let Some(last_heard) = self.peers.get_mut(&msg.from) else {
+        if !self.peers.contains_key(&msg.from) {
             return Err(Error::UnknownPeer(msg.from));
-        };
-        *last_heard = Some(now);
+        }
+        let (from, term) = (msg.from.clone(), msg.term);
         self.step_known_peer(now, msg);
+        // Check-quorum counts a peer as heard only when it speaks in our current term: stale
+        // messages and pre-votes (a term ahead) say nothing about following this leader.
+        if term == self.term {
+            if let Some(last_heard) = self.peers.get_mut(&from) {
+                *last_heard = Some(now);
+            }
+        }
         self.announce();
         Ok(())
     }
@@ -307,11 +314,12 @@ impl Machine {
                 return Err(Error::TooManyNodes { max });
             }
         }
-        self.peers.insert(id.to_owned(), None);
+        // A new peer counts as recently heard, as in etcd: a leader must not lose its quorum
+        // check before the newcomer had an election timeout to answer.
+        self.peers.insert(id.to_owned(), Some(now));
         if self.role == Role::Leader {
             self.send(id, self.term, Body::Heartbeat);
         }
-        let _ = now;
         Ok(())
     }
 
@@ -322,6 +330,7 @@ impl Machine {
         validate_id(id)?;
         if id == self.id {
             self.stopped = true;
+            self.role = Role::Follower;
             self.leader = None;
             self.announce();
             self.events.push(Event::Stopped);
