@@ -4,14 +4,42 @@ SEEDS ?= 100000
 NODES ?= 5
 PRE_VOTE ?= on
 CHECK_QUORUM ?= on
+PREFIX ?= /usr/local
+# install builds `release`; tests install a `debug` build to check the layout quickly.
+PROFILE ?= release
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 
-.PHONY: test demo soak fmt
+.PHONY: test c-test demo soak fmt install c-example
 
 ## Every test: unit tests, ported etcd election tests, codec vectors, 1000 simulator seeds per
 ## configuration, and proof that the simulator catches each injected bug.
 test:
 	$(CARGO) test --workspace --all-targets
 	$(CARGO) test -p almost-raft --features bug-injection --test injected_bugs -- --nocapture
+	$(MAKE) c-test
+
+## The C API: tests as C and C++, shared and static, under valgrind and ASan+UBSan; the
+## install layout; the C example built through pkg-config.
+c-test:
+	command -v pkg-config >/dev/null || apt-get install -y -qq pkgconf >/dev/null
+	ffi/tests/c/run.sh
+	rm -rf target/prefix-test
+	$(MAKE) install PREFIX=$(CURDIR)/target/prefix-test PROFILE=debug
+	$(MAKE) c-example PREFIX=$(CURDIR)/target/prefix-test
+
+## Installs the header, the shared and static libraries and almost-raft.pc under PREFIX.
+install:
+	$(CARGO) build -p almost-raft-ffi $(if $(filter release,$(PROFILE)),--release,)
+	install -d $(PREFIX)/include $(PREFIX)/lib/pkgconfig
+	install -m 644 include/almost_raft.h $(PREFIX)/include/
+	install -m 755 target/$(PROFILE)/libalmost_raft_ffi.so $(PREFIX)/lib/
+	install -m 644 target/$(PROFILE)/libalmost_raft_ffi.a $(PREFIX)/lib/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' ffi/almost-raft.pc.in > $(PREFIX)/lib/pkgconfig/almost-raft.pc
+
+## The C example (examples/c/udp_node.c), built against an installed library.
+c-example:
+	PKG_CONFIG_PATH=$(PREFIX)/lib/pkgconfig cc -std=c11 -Wall -Wextra -Werror -pedantic -o target/udp_node examples/c/udp_node.c \
+		$$(PKG_CONFIG_PATH=$(PREFIX)/lib/pkgconfig pkg-config --cflags --libs almost-raft) -Wl,-rpath,$(PREFIX)/lib
 
 ## Five nodes over UDP on 127.0.0.1: crashes and graceful shutdowns of the leader, a summary.
 demo:

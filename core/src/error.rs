@@ -42,3 +42,61 @@ pub enum Error {
     #[error("there is no peer to hand leadership to")]
     NoPeers,
 }
+
+/// The kind of an [`Error`], the same in every language: a C result code, a Python exception
+/// class, a Node.js `code`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    InvalidConfig,
+    InvalidId,
+    MalformedMessage,
+    WrongCluster,
+    WrongRecipient,
+    UnknownPeer,
+    TooManyNodes,
+    NotLeader,
+    NoPeers,
+    Storage,
+    /// The node was closed, or stopped (removed from its cluster, or failed to save).
+    Closed,
+    Runtime,
+}
+
+impl ErrorKind {
+    /// A stable upper-case name, e.g. `INVALID_CONFIG` (Node.js codes are `ERR_` + this).
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorKind::InvalidConfig => "INVALID_CONFIG",
+            ErrorKind::InvalidId => "INVALID_ID",
+            ErrorKind::MalformedMessage => "MALFORMED_MESSAGE",
+            ErrorKind::WrongCluster => "WRONG_CLUSTER",
+            ErrorKind::WrongRecipient => "WRONG_RECIPIENT",
+            ErrorKind::UnknownPeer => "UNKNOWN_PEER",
+            ErrorKind::TooManyNodes => "TOO_MANY_NODES",
+            ErrorKind::NotLeader => "NOT_LEADER",
+            ErrorKind::NoPeers => "NO_PEERS",
+            ErrorKind::Storage => "STORAGE",
+            ErrorKind::Closed => "CLOSED",
+            ErrorKind::Runtime => "RUNTIME",
+        }
+    }
+}
+
+impl Error {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Config(_) => ErrorKind::InvalidConfig,
+            Error::InvalidId(_) | Error::SelfAsPeer => ErrorKind::InvalidId,
+            Error::Decode(_) => ErrorKind::MalformedMessage,
+            Error::Storage(_) => ErrorKind::Storage,
+            Error::Stopped | Error::Closed => ErrorKind::Closed,
+            Error::NoRuntime | Error::RuntimeStarted => ErrorKind::Runtime,
+            Error::WrongCluster { .. } => ErrorKind::WrongCluster,
+            Error::WrongRecipient { .. } => ErrorKind::WrongRecipient,
+            Error::UnknownPeer(_) => ErrorKind::UnknownPeer,
+            Error::TooManyNodes { .. } => ErrorKind::TooManyNodes,
+            Error::NotLeader { .. } => ErrorKind::NotLeader,
+            Error::NoPeers => ErrorKind::NoPeers,
+        }
+    }
+}

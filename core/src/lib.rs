@@ -22,7 +22,7 @@ pub mod storage;
 pub use bugs::Bug;
 pub use codec::{DecodeError, EncodeError, decode, encode};
 pub use config::{Config, ConfigError};
-pub use error::Error;
+pub use error::{Error, ErrorKind};
 pub use id::{IdError, MAX_ID_LEN, NodeId, validate_id};
 pub use machine::{Event, Machine, Ready, Role, Status};
 pub use message::{Body, Envelope};
