@@ -14,7 +14,7 @@ VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 ## Every test: unit tests, ported etcd election tests, codec vectors, 1000 simulator seeds per
 ## configuration, and proof that the simulator catches each injected bug.
 test:
-	$(CARGO) test --workspace --all-targets
+	$(CARGO) test --all-targets
 	$(CARGO) test -p almost-raft --features bug-injection --test injected_bugs -- --nocapture
 	$(MAKE) c-test
 
