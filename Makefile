@@ -9,7 +9,7 @@ PREFIX ?= /usr/local
 PROFILE ?= release
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 
-.PHONY: test c-test demo soak fmt install c-example
+.PHONY: test c-test python-test demo soak fmt install c-example
 
 ## Every test: unit tests, ported etcd election tests, codec vectors, 1000 simulator seeds per
 ## configuration, and proof that the simulator catches each injected bug.
@@ -17,6 +17,12 @@ test:
 	$(CARGO) test --all-targets
 	$(CARGO) test -p almost-raft --features bug-injection --test injected_bugs -- --nocapture
 	$(MAKE) c-test
+	$(MAKE) python-test
+
+## The Python package: a fresh venv, `pip install ./python`, pytest, mypy --strict, and a
+## release wheel installed into a second fresh venv.
+python-test:
+	python/scripts/test.sh
 
 ## The C API: tests as C and C++, shared and static, under valgrind and ASan+UBSan; the
 ## install layout; the C example built through pkg-config.

@@ -1,0 +1,37 @@
+"""almost_raft: leader election as a library (Raft's election half), on one Rust core.
+
+>>> from almost_raft import Node
+>>> node = Node("a", send, peers=["b", "c"], on_leader_change=print)  # doctest: +SKIP
+"""
+
+from ._errors import (
+    ClosedError,
+    ConfigError,
+    Error,
+    InvalidIdError,
+    MessageError,
+    NotLeaderError,
+    PeerError,
+    StorageError,
+)
+from ._native import __version__
+from ._node import LeaderCallback, Node, SendCallback
+from ._types import LeaderChange, Role, Status
+
+__all__ = [
+    "ClosedError",
+    "ConfigError",
+    "Error",
+    "InvalidIdError",
+    "LeaderCallback",
+    "LeaderChange",
+    "MessageError",
+    "Node",
+    "NotLeaderError",
+    "PeerError",
+    "Role",
+    "SendCallback",
+    "Status",
+    "StorageError",
+    "__version__",
+]

@@ -1,0 +1,294 @@
+"""The Node: a thin Python face over the native node, with its callbacks run on a Python
+thread so that the election never waits for the GIL."""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import logging
+import os
+import threading
+import weakref
+from types import TracebackType
+from typing import AsyncIterator, Callable, Iterable, List, Optional, Tuple, Type, Union
+
+from . import _native
+from ._errors import ConfigError
+from ._types import LeaderChange, Role, Status
+
+logger = logging.getLogger("almost_raft")
+
+SendCallback = Callable[[str, bytes], None]
+"""Called with (peer id, bytes): hand the bytes to your network; do not block for long."""
+LeaderCallback = Callable[[LeaderChange], None]
+"""Called with each change of the leader this node knows."""
+
+_POLL_MS = 100
+_open_nodes: "weakref.WeakSet[Node]" = weakref.WeakSet()
+_exiting = threading.Event()
+_log_lock = threading.Lock()
+_log_thread: Optional[threading.Thread] = None
+
+
+def _check_type(name: str, value: object, kind: type) -> None:
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise TypeError(f"{name} must be {kind.__name__}, not {type(value).__name__}")
+
+
+def _check_count(name: str, value: object, minimum: int) -> int:
+    _check_type(name, value, int)
+    assert isinstance(value, int)
+    if value < minimum:
+        raise ConfigError(f"invalid config: {name}: must be at least {minimum}, got {value}", "INVALID_CONFIG")
+    return value
+
+
+class Node:
+    """One node of an election.
+
+    ``send(peer_id, data)`` must hand ``data`` to the peer, whose application passes it to
+    its node's :meth:`receive`. ``on_leader_change(change)`` hears every change of leader.
+    Both run on a thread of this node, one at a time, in order; an exception they raise is
+    logged on the ``almost_raft`` logger and the node goes on.
+
+    The defaults are those of every almost-raft binding: election timeout 1000 ms (drawn
+    from [T, 2T)), heartbeat 100 ms, message timeout 100 ms, ``min_nodes`` 3 (counting this
+    node), no ``max_nodes``, pre-vote and check-quorum on, no state file (the term and vote
+    live in memory: give ``state_path`` so that a restarted node cannot vote twice in a term).
+
+    Close it with :meth:`close` or use it as a context manager; a leader hands leadership
+    over as it closes. A node that is no longer referenced keeps running until closed; open
+    nodes are closed when the interpreter exits.
+    """
+
+    def __init__(
+        self,
+        id: str,
+        send: SendCallback,
+        *,
+        peers: Iterable[str] = (),
+        on_leader_change: Optional[LeaderCallback] = None,
+        election_timeout_ms: int = 1000,
+        heartbeat_interval_ms: int = 100,
+        message_timeout_ms: int = 100,
+        min_nodes: int = 3,
+        max_nodes: Optional[int] = None,
+        pre_vote: bool = True,
+        check_quorum: bool = True,
+        state_path: Union[str, "os.PathLike[str]", None] = None,
+        cluster: str = "",
+    ) -> None:
+        _check_type("id", id, str)
+        if not callable(send):
+            raise TypeError(f"send must be callable, not {type(send).__name__}")
+        if on_leader_change is not None and not callable(on_leader_change):
+            raise TypeError(f"on_leader_change must be callable, not {type(on_leader_change).__name__}")
+        if isinstance(peers, (str, bytes)):
+            raise TypeError("peers must be an iterable of str, not a single string")
+        peer_list = list(peers)
+        for peer in peer_list:
+            _check_type("each peer", peer, str)
+        timeouts = [
+            _check_count(name, value, 1)
+            for name, value in (
+                ("election_timeout_ms", election_timeout_ms),
+                ("heartbeat_interval_ms", heartbeat_interval_ms),
+                ("message_timeout_ms", message_timeout_ms),
+            )
+        ]
+        min_count = _check_count("min_nodes", min_nodes, 1)
+        max_count = None if max_nodes is None else _check_count("max_nodes", max_nodes, 1)
+        _check_type("pre_vote", pre_vote, bool)
+        _check_type("check_quorum", check_quorum, bool)
+        _check_type("cluster", cluster, str)
+        path = None if state_path is None else os.fspath(state_path)
+        if path is not None:
+            _check_type("state_path", path, str)
+
+        self._id = id
+        self._send = send
+        self._on_leader_change = on_leader_change
+        self._lock = threading.Condition()
+        self._current = LeaderChange(None, 0)
+        self._subscribers: List[Tuple[asyncio.AbstractEventLoop, "asyncio.Queue[Optional[LeaderChange]]"]] = []
+        self._stream_ended = False
+        self._closed = False
+        self._native = _native.NativeNode(
+            id, peer_list, timeouts[0], timeouts[1], timeouts[2], min_count, max_count, pre_vote, check_quorum, path, cluster
+        )
+        self._thread = threading.Thread(target=self._run_callbacks, name=f"almost-raft-{id}", daemon=True)
+        self._thread.start()
+        _open_nodes.add(self)
+        _start_log_thread()
+
+    def __repr__(self) -> str:
+        return f"<almost_raft.Node {self._id!r}{' closed' if self._closed else ''}>"
+
+    @property
+    def id(self) -> str:
+        return self._id
+
+    def receive(self, data: Union[bytes, bytearray, memoryview]) -> None:
+        """Hands the node a message its network received. Raises :class:`MessageError` for
+        malformed bytes or another cluster's message, :class:`PeerError` for an unknown
+        sender; the node goes on either way."""
+        if isinstance(data, (bytearray, memoryview)):
+            data = bytes(data)
+        elif not isinstance(data, bytes):
+            raise TypeError(f"data must be bytes, bytearray or memoryview, not {type(data).__name__}")
+        self._native.receive(data)
+
+    def add_peer(self, id: str) -> None:
+        """Adds a voter; adding a known peer again does nothing."""
+        _check_type("id", id, str)
+        self._native.add_peer(id)
+
+    def remove_peer(self, id: str) -> None:
+        """Removes a voter; removing this node's own id stops it."""
+        _check_type("id", id, str)
+        self._native.remove_peer(id)
+
+    def transfer_leadership(self, to: Optional[str] = None) -> str:
+        """Hands leadership to ``to``, or to the most responsive peer; returns the peer chosen.
+        Raises :class:`NotLeaderError` on any node but the leader."""
+        if to is not None:
+            _check_type("to", to, str)
+        return self._native.transfer_leadership(to)
+
+    def status(self) -> Status:
+        role, term, leader, peers, voted_for, waiting, stopped = self._native.status()
+        return Status(Role(role), term, leader, tuple(peers), voted_for, waiting, stopped)
+
+    @property
+    def is_leader(self) -> bool:
+        return self.status().role is Role.LEADER
+
+    @property
+    def leader(self) -> Optional[str]:
+        return self.status().leader
+
+    @property
+    def term(self) -> int:
+        return self.status().term
+
+    def wait_for_leader(self, timeout: Optional[float] = None) -> LeaderChange:
+        """Blocks until a leader is known (as delivered to callbacks); returns it.
+        Raises TimeoutError after ``timeout`` seconds."""
+        with self._lock:
+            if not self._lock.wait_for(lambda: self._current.leader is not None or self._stream_ended, timeout):
+                raise TimeoutError(f"no leader known by {self._id} within {timeout} s")
+            return self._current
+
+    async def leader_changes(self) -> AsyncIterator[LeaderChange]:
+        """Every leader change, in order, starting with the current state; nothing is lost.
+        Ends when the node is closed."""
+        loop = asyncio.get_running_loop()
+        queue: "asyncio.Queue[Optional[LeaderChange]]" = asyncio.Queue()
+        entry = (loop, queue)
+        with self._lock:
+            queue.put_nowait(self._current)
+            if self._stream_ended:
+                queue.put_nowait(None)
+            else:
+                self._subscribers.append(entry)
+        try:
+            while True:
+                change = await queue.get()
+                if change is None:
+                    return
+                yield change
+        finally:
+            with self._lock:
+                if entry in self._subscribers:
+                    self._subscribers.remove(entry)
+
+    def close(self) -> None:
+        """Stops the node; a leader hands leadership over first. Waits until its callbacks
+        are done (except when called from one of them). Calling it again does nothing."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        self._native.close()
+        if threading.current_thread() is not self._thread:
+            self._thread.join()
+        _open_nodes.discard(self)
+
+    def __enter__(self) -> "Node":
+        return self
+
+    def __exit__(
+        self, exc_type: Optional[Type[BaseException]], exc: Optional[BaseException], tb: Optional[TracebackType]
+    ) -> None:
+        self.close()
+
+    def _run_callbacks(self) -> None:
+        native = self._native
+        while True:
+            item = native.next_callback(_POLL_MS)
+            if item is None:
+                continue
+            if item[0] == "closed":
+                break
+            if item[0] == "send":
+                self._call(self._send, item[1], item[2])
+            else:
+                self._deliver(LeaderChange(item[1], item[2]))  # type: ignore[arg-type]
+        with self._lock:
+            self._stream_ended = True
+            self._notify(None)
+            self._lock.notify_all()
+
+    def _deliver(self, change: LeaderChange) -> None:
+        with self._lock:
+            self._current = change
+            self._notify(change)
+            self._lock.notify_all()
+        if self._on_leader_change is not None:
+            self._call(self._on_leader_change, change)
+
+    def _notify(self, change: Optional[LeaderChange]) -> None:
+        for entry in list(self._subscribers):
+            loop, queue = entry
+            try:
+                loop.call_soon_threadsafe(queue.put_nowait, change)
+            except RuntimeError:  # that event loop is closed
+                self._subscribers.remove(entry)
+
+    @staticmethod
+    def _call(callback: Callable[..., None], *args: object) -> None:
+        try:
+            callback(*args)
+        except Exception:
+            logger.exception("callback %r raised; the node goes on", callback)
+
+
+def _start_log_thread() -> None:
+    global _log_thread
+    with _log_lock:
+        if _log_thread is None:
+            _log_thread = threading.Thread(target=_forward_logs, name="almost-raft-logs", daemon=True)
+            _log_thread.start()
+
+
+def _forward_logs() -> None:
+    """Logs the core's tracing records on the ``almost_raft`` logger."""
+    while not _exiting.is_set():
+        record = _native.next_log(_POLL_MS)
+        if record is not None:
+            level, message = record
+            logger.log(level, message)
+
+
+@atexit.register
+def _close_open_nodes() -> None:
+    """Closes nodes left open, so that interpreter exit neither hangs nor leaves a thread
+    inside native code."""
+    for node in list(_open_nodes):
+        try:
+            node.close()
+        except Exception:
+            logger.exception("closing %r at exit failed", node)
+    _exiting.set()
+    if _log_thread is not None:
+        _log_thread.join(timeout=1)

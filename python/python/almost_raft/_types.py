@@ -1,0 +1,39 @@
+"""The values almost_raft hands out: roles, statuses and leader changes (all immutable)."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Optional, Tuple
+
+
+class Role(enum.Enum):
+    """A node's part in the election."""
+
+    FOLLOWER = "follower"
+    PRE_CANDIDATE = "pre_candidate"
+    CANDIDATE = "candidate"
+    LEADER = "leader"
+
+
+@dataclass(frozen=True)
+class LeaderChange:
+    """The leader a node knows (``None`` when it knows none) and the term, which never goes
+    down: pass it as a fencing token to whatever the leader guards."""
+
+    leader: Optional[str]
+    term: int
+
+
+@dataclass(frozen=True)
+class Status:
+    """What a node knows; it agrees with the last leader change delivered."""
+
+    role: Role
+    term: int
+    leader: Optional[str]
+    peers: Tuple[str, ...]
+    voted_for: Optional[str]
+    waiting_for_nodes: int
+    """How many more nodes must be known before this node may campaign (``min_nodes``)."""
+    stopped: bool

@@ -1,0 +1,189 @@
+//! The native half of the `almost_raft` Python package: a thin layer over
+//! `almost_raft::embed::EmbeddedNode`. Callbacks never wait on the GIL: they are queued, and
+//! a Python thread of the package (see `_node.py`) takes them off the queue and runs them.
+
+mod logs;
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
+use std::time::Duration;
+
+use almost_raft::embed::{Callbacks, EmbeddedNode};
+use almost_raft::{Config, Error, LeaderChange, NodeBuilder, Role};
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+
+/// What a node asks of Python, in the order it happened.
+enum Item {
+    Send(String, Vec<u8>),
+    Leader(Option<String>, u64),
+}
+
+/// Queues callbacks; an unbounded channel, so the runtime never waits for Python.
+struct Queue(Sender<Item>);
+
+impl Callbacks for Queue {
+    fn send(&mut self, to: &str, message: &[u8]) {
+        let _ = self.0.send(Item::Send(to.to_owned(), message.to_vec()));
+    }
+    fn leader_changed(&mut self, change: &LeaderChange) {
+        let _ = self
+            .0
+            .send(Item::Leader(change.leader.clone(), change.term));
+    }
+}
+
+/// Raises the exception class of `almost_raft._errors` for the error's kind.
+fn raise(py: Python<'_>, error: Error) -> PyErr {
+    let kind = error.kind().name();
+    let build = || -> PyResult<PyErr> {
+        let errors = py.import("almost_raft._errors")?;
+        let class = errors.getattr("exception_for")?.call1((kind,))?;
+        Ok(PyErr::from_value(class.call1((error.to_string(), kind))?))
+    };
+    build().unwrap_or_else(|e| e)
+}
+
+#[pyclass(frozen, module = "almost_raft._native")]
+struct NativeNode {
+    node: EmbeddedNode,
+    queue: Mutex<Receiver<Item>>,
+}
+
+#[pymethods]
+impl NativeNode {
+    #[new]
+    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (id, peers, election_timeout_ms, heartbeat_interval_ms, message_timeout_ms, min_nodes, max_nodes, pre_vote, check_quorum, state_path, cluster))]
+    fn new(
+        py: Python<'_>,
+        id: &str,
+        peers: Vec<String>,
+        election_timeout_ms: u64,
+        heartbeat_interval_ms: u64,
+        message_timeout_ms: u64,
+        min_nodes: usize,
+        max_nodes: Option<usize>,
+        pre_vote: bool,
+        check_quorum: bool,
+        state_path: Option<PathBuf>,
+        cluster: &str,
+    ) -> PyResult<Self> {
+        let config = Config {
+            cluster: cluster.to_owned(),
+            election_timeout: Duration::from_millis(election_timeout_ms),
+            heartbeat_interval: Duration::from_millis(heartbeat_interval_ms),
+            message_timeout: Duration::from_millis(message_timeout_ms),
+            min_nodes,
+            max_nodes,
+            pre_vote,
+            check_quorum,
+        };
+        let mut builder = NodeBuilder::new(id).peers(peers).config(config);
+        if let Some(path) = state_path {
+            builder = builder.state_path(path);
+        }
+        logs::install();
+        let (tx, rx) = channel();
+        let node = py
+            .detach(|| EmbeddedNode::start(builder, Queue(tx)))
+            .map_err(|e| raise(py, e))?;
+        Ok(NativeNode {
+            node,
+            queue: Mutex::new(rx),
+        })
+    }
+
+    fn receive(&self, py: Python<'_>, data: &[u8]) -> PyResult<()> {
+        self.node.receive(data).map_err(|e| raise(py, e))
+    }
+
+    fn add_peer(&self, py: Python<'_>, id: &str) -> PyResult<()> {
+        self.node.add_peer(id).map_err(|e| raise(py, e))
+    }
+
+    fn remove_peer(&self, py: Python<'_>, id: &str) -> PyResult<()> {
+        self.node.remove_peer(id).map_err(|e| raise(py, e))
+    }
+
+    #[pyo3(signature = (to=None))]
+    fn transfer_leadership(&self, py: Python<'_>, to: Option<&str>) -> PyResult<String> {
+        self.node.transfer_leadership(to).map_err(|e| raise(py, e))
+    }
+
+    /// (role, term, leader, peers, voted_for, waiting_for_nodes, stopped)
+    #[allow(clippy::type_complexity)]
+    fn status(
+        &self,
+        py: Python<'_>,
+    ) -> PyResult<(
+        &'static str,
+        u64,
+        Option<String>,
+        Vec<String>,
+        Option<String>,
+        usize,
+        bool,
+    )> {
+        let s = self.node.status().map_err(|e| raise(py, e))?;
+        let role = match s.role {
+            Role::Follower => "follower",
+            Role::PreCandidate => "pre_candidate",
+            Role::Candidate => "candidate",
+            Role::Leader => "leader",
+        };
+        Ok((
+            role,
+            s.term,
+            s.leader,
+            s.peers,
+            s.voted_for,
+            s.waiting_for_nodes,
+            s.stopped,
+        ))
+    }
+
+    fn is_closed(&self) -> bool {
+        self.node.is_closed()
+    }
+
+    /// The next callback to run: ("send", to, bytes), ("leader", leader, term), None when
+    /// nothing came within `timeout_ms`, or ("closed",) once the node is closed and drained.
+    fn next_callback<'py>(
+        &self,
+        py: Python<'py>,
+        timeout_ms: u64,
+    ) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let item = py.detach(|| {
+            self.queue
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .recv_timeout(Duration::from_millis(timeout_ms))
+        });
+        Ok(Some(match item {
+            Ok(Item::Send(to, bytes)) => ("send", to, PyBytes::new(py, &bytes))
+                .into_pyobject(py)?
+                .into_any(),
+            Ok(Item::Leader(leader, term)) => {
+                ("leader", leader, term).into_pyobject(py)?.into_any()
+            }
+            Err(RecvTimeoutError::Timeout) => return Ok(None),
+            Err(RecvTimeoutError::Disconnected) => ("closed",).into_pyobject(py)?.into_any(),
+        }))
+    }
+
+    /// Stops the node (a leader hands over first); waits, without the GIL, until its
+    /// callbacks are done.
+    fn close(&self, py: Python<'_>) {
+        py.detach(|| self.node.close());
+    }
+}
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<NativeNode>()?;
+    m.add_function(wrap_pyfunction!(logs::next_log, m)?)?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}
