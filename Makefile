@@ -9,7 +9,7 @@ PREFIX ?= /usr/local
 PROFILE ?= release
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 
-.PHONY: test c-test python-test demo soak fmt install c-example
+.PHONY: test c-test python-test demo soak bench fmt install c-example
 
 ## Every test: unit tests, ported etcd election tests, codec vectors, 1000 simulator seeds per
 ## configuration, and proof that the simulator catches each injected bug.
@@ -50,6 +50,10 @@ c-example:
 ## Five nodes over UDP on 127.0.0.1: crashes and graceful shutdowns of the leader, a summary.
 demo:
 	$(CARGO) run --release -p almost-raft --example udp_cluster
+
+## The benchmark suite (not part of `make test`): writes bench/RESULTS.md and bench/failover.svg.
+bench:
+	bench/run.sh
 
 ## A long simulator soak: make soak SEEDS=100000 NODES=5 PRE_VOTE=on CHECK_QUORUM=on
 soak:
