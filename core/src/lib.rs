@@ -11,6 +11,7 @@ pub mod config;
 pub mod election;
 pub mod embed;
 pub mod error;
+pub mod fuzzing;
 pub mod id;
 pub mod machine;
 pub mod message;

@@ -1,0 +1,11 @@
+//! The wire decoder on arbitrary bytes: never panics, and whatever it accepts encodes back to
+//! the same bytes.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(msg) = almost_raft::decode(data) {
+        assert_eq!(almost_raft::encode(&msg).unwrap(), data);
+    }
+});
