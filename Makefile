@@ -9,7 +9,7 @@ PREFIX ?= /usr/local
 PROFILE ?= release
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 
-.PHONY: test c-test python-test demo soak bench fmt install c-example
+.PHONY: test c-test python-test chaos chaos-short demo soak bench fmt install c-example
 
 ## Every test: unit tests, ported etcd election tests, codec vectors, 1000 simulator seeds per
 ## configuration, and proof that the simulator catches each injected bug.
@@ -18,6 +18,7 @@ test:
 	$(CARGO) test -p almost-raft --features bug-injection --test injected_bugs -- --nocapture
 	$(MAKE) c-test
 	$(MAKE) python-test
+	$(MAKE) chaos-short
 
 ## The Python package: a fresh venv, `pip install ./python`, pytest, mypy --strict, and a
 ## release wheel installed into a second fresh venv.
@@ -50,6 +51,18 @@ c-example:
 ## Five nodes over UDP on 127.0.0.1: crashes and graceful shutdowns of the leader, a summary.
 demo:
 	$(CARGO) run --release -p almost-raft --example udp_cluster
+
+## Chaos on five network namespaces with real node processes (needs root):
+## make chaos DURATION=1200
+DURATION ?= 1200
+chaos:
+	$(CARGO) build -q --release -p almost-raft-cli
+	python3 chaos/chaos.py --duration $(DURATION) --binary target/release/almost-raft-node
+
+## The short chaos run of `make test` (about a minute).
+chaos-short:
+	$(CARGO) build -q -p almost-raft-cli
+	python3 chaos/chaos.py --duration 60 --binary target/debug/almost-raft-node
 
 ## The benchmark suite (not part of `make test`): writes bench/RESULTS.md and bench/failover.svg.
 bench:

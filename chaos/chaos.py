@@ -1,0 +1,252 @@
+#!/usr/bin/env python3
+"""Chaos on real hosts: five network namespaces joined by veth pairs and a bridge, one
+almost-raft-node process in each, and faults for the chosen duration: message loss, symmetric
+and one-way partitions (nftables rules inside the namespaces), kill -9 and restart with the
+same state directory, SIGSTOP/SIGCONT pauses longer than the election timeout, and graceful
+restarts. A checker reads every node's events and checks:
+
+- no two nodes lead in the same term;
+- no node's term goes down, across restarts;
+- after each heal, one leader known by all within 10 x the maximum election timeout.
+
+Usage (as root): chaos.py --duration SECONDS [--binary PATH] [--seed N]. Prints the counts and
+exits non-zero on any violation. Everything it creates is removed afterwards, even on failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import collections
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from typing import Dict, List, Optional, Set, Tuple
+
+NODES = 5
+PORT = 7000
+ELECTION_MS = 150
+HEARTBEAT_MS = 50
+MAX_ELECTION = 2 * ELECTION_MS / 1000
+LIVENESS = 10 * MAX_ELECTION
+PREFIX = "arch"
+
+
+def sh(*args: str, check: bool = True) -> None:
+    subprocess.run(args, check=check, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def ns(i: int) -> str:
+    return f"{PREFIX}-n{i}"
+
+
+def ip_of(i: int) -> str:
+    return f"10.77.0.{i + 1}"
+
+
+def ensure_tools() -> None:
+    missing = [pkg for tool, pkg in (("ip", "iproute2"), ("nft", "nftables")) if shutil.which(tool) is None]
+    if missing:
+        print(f"installing {' '.join(missing)}", flush=True)
+        if subprocess.run(["apt-get", "install", "-y", "-qq", *missing]).returncode != 0:
+            subprocess.run(["apt-get", "update", "-qq"], check=True)
+            subprocess.run(["apt-get", "install", "-y", "-qq", *missing], check=True)
+
+
+def teardown() -> None:
+    for i in range(NODES):
+        sh("ip", "netns", "del", ns(i), check=False)
+    sh("ip", "netns", "del", f"{PREFIX}-hub", check=False)
+
+
+def setup() -> None:
+    teardown()
+    hub = f"{PREFIX}-hub"
+    sh("ip", "netns", "add", hub)
+    sh("ip", "-n", hub, "link", "add", "br0", "type", "bridge")
+    sh("ip", "-n", hub, "link", "set", "br0", "up")
+    for i in range(NODES):
+        sh("ip", "netns", "add", ns(i))
+        sh("ip", "link", "add", f"{PREFIX}v{i}", "type", "veth", "peer", "name", f"{PREFIX}p{i}")
+        sh("ip", "link", "set", f"{PREFIX}v{i}", "netns", ns(i))
+        sh("ip", "link", "set", f"{PREFIX}p{i}", "netns", hub)
+        sh("ip", "-n", hub, "link", "set", f"{PREFIX}p{i}", "master", "br0", "up")
+        sh("ip", "-n", ns(i), "addr", "add", f"{ip_of(i)}/24", "dev", f"{PREFIX}v{i}")
+        sh("ip", "-n", ns(i), "link", "set", f"{PREFIX}v{i}", "up")
+        sh("ip", "-n", ns(i), "link", "set", "lo", "up")
+        nft(i, "add table inet chaos")
+        nft(i, "add chain inet chaos input { type filter hook input priority 0 ; policy accept ; }")
+
+
+def nft(i: int, rule: str) -> None:
+    subprocess.run(["ip", "netns", "exec", ns(i), "nft", *rule.split()], check=True, stderr=subprocess.DEVNULL)
+
+
+class Cluster:
+    def __init__(self, binary: str, state_dir: str) -> None:
+        self.binary = binary
+        self.state_dir = state_dir
+        self.procs: Dict[int, subprocess.Popen[str]] = {}
+        self.paused: Set[int] = set()
+        self.lock = threading.Lock()
+        self.latest: Dict[int, Tuple[int, Optional[str]]] = {}
+        self.max_term: Dict[int, int] = collections.defaultdict(int)
+        self.leaders_of_term: Dict[int, Set[str]] = collections.defaultdict(set)
+        self.violations: List[str] = []
+        self.changed = threading.Condition(self.lock)
+
+    def start(self, i: int) -> None:
+        peers = [f"--peer=n{j}@{ip_of(j)}:{PORT}" for j in range(NODES) if j != i]
+        cmd = ["ip", "netns", "exec", ns(i), self.binary, "--id", f"n{i}", "--listen", f"{ip_of(i)}:{PORT}",
+               "--state-dir", self.state_dir, "--election-timeout-ms", str(ELECTION_MS), "--heartbeat-ms", str(HEARTBEAT_MS)]
+        # almost-raft-node takes --peer VALUE; split the '=' form.
+        for p in peers:
+            cmd += p.split("=", 1)
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+        self.procs[i] = proc
+        threading.Thread(target=self._read, args=(i, proc), daemon=True).start()
+
+    def _read(self, i: int, proc: "subprocess.Popen[str]") -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            term, leader = int(event["term"]), event["leader"]
+            with self.lock:
+                if term < self.max_term[i]:
+                    self.violations.append(f"n{i}'s term went down from {self.max_term[i]} to {term}")
+                self.max_term[i] = max(self.max_term[i], term)
+                if leader is not None:
+                    self.leaders_of_term[term].add(leader)
+                    if len(self.leaders_of_term[term]) > 1:
+                        self.violations.append(f"two leaders in term {term}: {sorted(self.leaders_of_term[term])}")
+                if self.procs.get(i) is proc:
+                    self.latest[i] = (term, leader)
+                self.changed.notify_all()
+
+    def signal(self, i: int, sig: int) -> None:
+        # `ip netns exec` execs the node, so the process is the node itself.
+        self.procs[i].send_signal(sig)
+
+    def kill(self, i: int) -> None:
+        self.signal(i, signal.SIGKILL)
+        self.procs[i].wait()
+        with self.lock:
+            self.latest.pop(i, None)
+
+    def graceful(self, i: int) -> None:
+        self.signal(i, signal.SIGTERM)
+        self.procs[i].wait(timeout=10)
+        with self.lock:
+            self.latest.pop(i, None)
+
+    def agreed(self) -> Optional[Tuple[int, str]]:
+        values = [self.latest.get(i) for i in range(NODES)]
+        first = values[0]
+        if first is None or first[1] is None:
+            return None
+        return (first[0], first[1]) if all(v == first for v in values) else None
+
+    def wait_agreed(self, timeout: float) -> Optional[float]:
+        start = time.monotonic()
+        with self.lock:
+            ok = self.changed.wait_for(lambda: self.agreed() is not None, timeout)
+        return time.monotonic() - start if ok else None
+
+    def stop_all(self) -> None:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGCONT)
+                proc.kill()
+                proc.wait()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=float, default=60)
+    parser.add_argument("--binary", default=os.path.join(os.path.dirname(__file__), "..", "target", "debug", "almost-raft-node"))
+    parser.add_argument("--seed", type=int, default=None)
+    args = parser.parse_args()
+    if os.geteuid() != 0:
+        print("chaos.py needs root (network namespaces)", file=sys.stderr)
+        return 2
+    seed = args.seed if args.seed is not None else random.randrange(1 << 32)
+    rng = random.Random(seed)
+    ensure_tools()
+    state_dir = tempfile.mkdtemp(prefix="almost-raft-chaos-")
+    atexit.register(shutil.rmtree, state_dir, True)
+    atexit.register(teardown)
+    setup()
+    cluster = Cluster(os.path.abspath(args.binary), state_dir)
+    atexit.register(cluster.stop_all)
+    for i in range(NODES):
+        cluster.start(i)
+    faults: collections.Counter[str] = collections.Counter()
+    heal_times: List[float] = []
+    print(f"chaos: seed {seed}, {args.duration:.0f} s, {NODES} nodes, election timeout {ELECTION_MS} ms", flush=True)
+    if cluster.wait_agreed(LIVENESS) is None:
+        cluster.violations.append("no leader agreed by all after start")
+    end = time.monotonic() + args.duration
+    while time.monotonic() < end and not cluster.violations:
+        kind = rng.choice(["loss", "partition", "one-way", "kill", "pause", "graceful"])
+        faults[kind] += 1
+        hold = rng.uniform(0.3, 2.5)
+        victim = rng.randrange(NODES)
+        with cluster.lock:
+            leader = cluster.agreed()
+        if leader is not None and rng.random() < 0.5:
+            victim = int(leader[1][1:])  # aim at the leader half of the time
+        if kind == "loss":
+            pct = rng.randrange(10, 60)
+            for i in range(NODES):
+                nft(i, f"add rule inet chaos input udp dport {PORT} numgen random mod 100 < {pct} drop")
+            time.sleep(hold)
+        elif kind in ("partition", "one-way"):
+            side = {j for j in range(NODES) if rng.random() < 0.5} or {victim}
+            for a in range(NODES):
+                for b in range(NODES):
+                    if (a in side) != (b in side) and (kind == "partition" or a in side):
+                        nft(a, f"add rule inet chaos input ip saddr {ip_of(b)} drop")
+            time.sleep(hold)
+        elif kind == "kill":
+            cluster.kill(victim)
+            time.sleep(hold)
+            cluster.start(victim)
+        elif kind == "pause":
+            cluster.signal(victim, signal.SIGSTOP)
+            time.sleep(max(hold, 2 * MAX_ELECTION))
+            cluster.signal(victim, signal.SIGCONT)
+        else:
+            cluster.graceful(victim)
+            cluster.start(victim)
+        for i in range(NODES):
+            nft(i, "flush chain inet chaos input")
+        took = cluster.wait_agreed(LIVENESS)
+        if took is None:
+            cluster.violations.append(f"after healing a {kind} fault, no leader known by all within {LIVENESS:.1f} s: {cluster.latest}")
+        else:
+            heal_times.append(took)
+    with cluster.lock:
+        terms_with_leaders = len(cluster.leaders_of_term)
+    print(f"faults injected: {sum(faults.values())} ({', '.join(f'{k} {v}' for k, v in sorted(faults.items()))})")
+    print(f"terms with a leader (elections): {terms_with_leaders}")
+    if heal_times:
+        print(f"time to a leader known by all after healing: median {sorted(heal_times)[len(heal_times) // 2] * 1000:.0f} ms, longest {max(heal_times) * 1000:.0f} ms")
+    print(f"violations: {len(cluster.violations)}")
+    for v in cluster.violations:
+        print(f"  VIOLATION: {v}")
+    print(f"the same fault schedule: chaos.py --duration {args.duration:.0f} --seed {seed}")
+    return 1 if cluster.violations else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
