@@ -1,0 +1,112 @@
+#!/usr/bin/env python3
+"""One election, four languages: a Rust node (almost-raft-node), a C node
+(examples/c/udp_node.c), a Python node (python/examples/udp_node.py) and a Node.js node
+(node/examples/udp_node.js) over UDP on loopback. They must elect one leader known by all;
+killing the leader's process must give a new leader, in a higher term, known by the three
+others. Run by `make test` after the binaries and packages are built."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from typing import Dict, List, Optional, Tuple
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+GUARD = 30.0  # seconds: a hang guard, not a timing assertion
+BASE_PORT = 7460
+
+
+def commands() -> Dict[str, List[str]]:
+    names = ["rust", "c", "python", "js"]
+    addr = {n: f"127.0.0.1:{BASE_PORT + i}" for i, n in enumerate(names)}
+
+    def peers(me: str) -> List[str]:
+        return [f"{n}@{addr[n]}" for n in names if n != me]
+
+    python = os.path.join(ROOT, "target", "py-venv", "bin", "python")
+    return {
+        "rust": [os.path.join(ROOT, "target", "debug", "almost-raft-node"), "--id", "rust", "--listen", addr["rust"]]
+        + [arg for p in peers("rust") for arg in ("--peer", p)],
+        "c": [os.path.join(ROOT, "target", "udp_node"), "c", addr["c"], *peers("c")],
+        "python": [python, os.path.join(ROOT, "python", "examples", "udp_node.py"), "python", addr["python"], *peers("python")],
+        "js": ["node", os.path.join(ROOT, "node", "examples", "udp_node.js"), "js", addr["js"], *peers("js")],
+    }
+
+
+class Watch:
+    def __init__(self) -> None:
+        self.cond = threading.Condition()
+        self.latest: Dict[str, Tuple[int, Optional[str]]] = {}
+        self.leaders_of_term: Dict[int, set] = {}
+
+    def read(self, name: str, proc: "subprocess.Popen[str]") -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            with self.cond:
+                self.latest[name] = (int(event["term"]), event["leader"])
+                if event["leader"] is not None:
+                    self.leaders_of_term.setdefault(int(event["term"]), set()).add(event["leader"])
+                self.cond.notify_all()
+
+    def agreed(self, among: List[str], after: int) -> Optional[Tuple[int, str]]:
+        with self.cond:
+            def check() -> Optional[Tuple[int, str]]:
+                values = [self.latest.get(n) for n in among]
+                first = values[0]
+                if first is None or first[1] is None or first[0] <= after:
+                    return None
+                return (first[0], first[1]) if all(v == first for v in values) else None
+
+            return self.cond.wait_for(check, GUARD)
+
+
+def main() -> int:
+    procs: Dict[str, "subprocess.Popen[str]"] = {}
+    watch = Watch()
+    try:
+        for name, cmd in commands().items():
+            procs[name] = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, cwd=ROOT)
+            threading.Thread(target=watch.read, args=(name, procs[name]), daemon=True).start()
+        names = list(procs)
+        first = watch.agreed(names, 0)
+        if first is None:
+            print(f"FAIL: no leader agreed by all four: {watch.latest}")
+            return 1
+        print(f"term {first[0]}: {first[1]} leads, known by {', '.join(names)}")
+        procs[first[1]].send_signal(signal.SIGKILL)
+        procs[first[1]].wait()
+        rest = [n for n in names if n != first[1]]
+        second = watch.agreed(rest, first[0])
+        if second is None or second[1] == first[1]:
+            print(f"FAIL: no new leader after killing {first[1]}: {watch.latest}")
+            return 1
+        print(f"killed {first[1]}; term {second[0]}: {second[1]} leads, known by {', '.join(rest)}")
+        doubles = {t: l for t, l in watch.leaders_of_term.items() if len(l) > 1}
+        if doubles:
+            print(f"FAIL: two leaders in one term: {doubles}")
+            return 1
+        print("four languages: ok")
+        return 0
+    finally:
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+        deadline = time.monotonic() + 5
+        for proc in procs.values():
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
