@@ -6,13 +6,32 @@ use almost_raft::{Body, Config, Envelope, HardState, Machine};
 use criterion::{Criterion, criterion_group, criterion_main};
 
 fn follower() -> Machine {
-    let mut m = Machine::new("f", Config { min_nodes: 1, ..Config::default() }, HardState { term: 1, voted_for: None }, 7, Duration::ZERO).unwrap();
+    let mut m = Machine::new(
+        "f",
+        Config {
+            min_nodes: 1,
+            ..Config::default()
+        },
+        HardState {
+            term: 1,
+            voted_for: None,
+        },
+        7,
+        Duration::ZERO,
+    )
+    .unwrap();
     m.add_peer(Duration::ZERO, "l").unwrap();
     m
 }
 
 fn msg(term: u64, body: Body) -> Envelope {
-    Envelope { cluster: String::new(), from: "l".into(), to: "f".into(), term, body }
+    Envelope {
+        cluster: String::new(),
+        from: "l".into(),
+        to: "f".into(),
+        term,
+        body,
+    }
 }
 
 fn bench(c: &mut Criterion) {
@@ -31,7 +50,8 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             now += Duration::from_millis(1);
             term += 1;
-            m.step(now, msg(term, Body::Vote { transfer: true })).unwrap();
+            m.step(now, msg(term, Body::Vote { transfer: true }))
+                .unwrap();
             let ready = m.ready();
             if let Some(s) = &ready.hard_state {
                 m.persisted(now, s);
