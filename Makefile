@@ -9,7 +9,7 @@ PREFIX ?= /usr/local
 PROFILE ?= release
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 
-.PHONY: test c-test python-test chaos chaos-short demo soak bench fmt install c-example
+.PHONY: test c-test python-test node-test four-languages chaos chaos-short demo soak bench fmt install c-example
 
 ## Every test: unit tests, ported etcd election tests, codec vectors, 1000 simulator seeds per
 ## configuration, and proof that the simulator catches each injected bug.
@@ -18,6 +18,8 @@ test:
 	$(CARGO) test -p almost-raft --features bug-injection --test injected_bugs -- --nocapture
 	$(MAKE) c-test
 	$(MAKE) python-test
+	$(MAKE) node-test
+	$(MAKE) four-languages
 	$(MAKE) chaos-short
 
 ## The Python package: a fresh venv, `pip install ./python`, pytest, mypy --strict, and a
@@ -51,6 +53,16 @@ c-example:
 ## Five nodes over UDP on 127.0.0.1: crashes and graceful shutdowns of the leader, a summary.
 demo:
 	$(CARGO) run --release -p almost-raft --example udp_cluster
+
+## The Node.js package: npm ci, the addon, drift of index.js/index.d.ts, tsc, node --test,
+## npm pack installed into an empty project.
+node-test:
+	node/scripts/test.sh
+
+## A Rust, a C, a Python and a Node.js node in one election (after the tests above built them).
+four-languages:
+	$(CARGO) build -q -p almost-raft-cli
+	python3 tests/four_languages.py
 
 ## Chaos on five network namespaces with real node processes (needs root):
 ## make chaos DURATION=1200

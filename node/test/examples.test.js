@@ -1,0 +1,86 @@
+'use strict';
+// The examples run: three UDP nodes in three processes elect a leader and fail over when it
+// stops; the TypeScript example compiles and runs.
+const { test } = require('node:test');
+const assert = require('node:assert/strict');
+const dgram = require('node:dgram');
+const fs = require('node:fs');
+const path = require('node:path');
+const { spawn, execFileSync } = require('node:child_process');
+const { waitFor } = require('./helpers');
+
+const root = path.join(__dirname, '..');
+
+async function freePorts(n) {
+  const sockets = await Promise.all(
+    Array.from({ length: n }, () => new Promise((resolve) => {
+      const s = dgram.createSocket('udp4');
+      s.bind(0, '127.0.0.1', () => resolve(s));
+    })),
+  );
+  const ports = sockets.map((s) => s.address().port);
+  await Promise.all(sockets.map((s) => new Promise((resolve) => s.close(resolve))));
+  return ports;
+}
+
+function start(id, ports, ids) {
+  const me = ids.indexOf(id);
+  const args = [
+    path.join(root, 'examples', 'udp_node.js'),
+    id,
+    `127.0.0.1:${ports[me]}`,
+    ...ids.filter((p) => p !== id).map((p) => `${p}@127.0.0.1:${ports[ids.indexOf(p)]}`),
+  ];
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = { id, child, changes: [], stderr: '', exit: null };
+  let buffered = '';
+  child.stdout.on('data', (chunk) => {
+    buffered += chunk;
+    let nl;
+    while ((nl = buffered.indexOf('\n')) >= 0) {
+      proc.changes.push(JSON.parse(buffered.slice(0, nl)));
+      buffered = buffered.slice(nl + 1);
+    }
+  });
+  child.stderr.on('data', (chunk) => (proc.stderr += chunk));
+  proc.exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve((proc.exit = { code, signal }))));
+  return proc;
+}
+
+test('udp_node.js: three processes elect a leader and fail over when it stops', async () => {
+  const ids = ['a', 'b', 'c'];
+  const ports = await freePorts(3);
+  const procs = ids.map((id) => start(id, ports, ids));
+  try {
+    const agreed = (group, pred) =>
+      waitFor(() => {
+        const last = group.map((p) => p.changes.at(-1));
+        if (last.some((c) => !c || c.leader === null || !pred(c))) return null;
+        return last.every((c) => c.leader === last[0].leader && c.term === last[0].term) ? last[0] : null;
+      }, `processes ${group.map((p) => p.id)} to agree on a leader`, 15000);
+    const first = await agreed(procs, () => true);
+    const leader = procs.find((p) => p.id === first.leader);
+    leader.child.kill('SIGINT');
+    assert.deepEqual(await leader.exited, { code: 0, signal: null }, leader.stderr);
+    const rest = procs.filter((p) => p !== leader);
+    const second = await agreed(rest, (c) => c.term > first.term);
+    assert.notEqual(second.leader, first.leader);
+    for (const p of rest) p.child.kill('SIGINT');
+    for (const p of rest) assert.deepEqual(await p.exited, { code: 0, signal: null }, p.stderr);
+  } finally {
+    for (const p of procs) if (p.exit === null) p.child.kill('SIGKILL');
+  }
+});
+
+test('in_process.ts type-checks under strict options, compiles and runs', () => {
+  const outDir = path.join(root, '.tsbuild');
+  fs.rmSync(outDir, { recursive: true, force: true });
+  const tsc = path.join(root, 'node_modules', 'typescript', 'bin', 'tsc');
+  execFileSync(process.execPath, [tsc, '-p', path.join(root, 'examples'), '--noEmit', 'false', '--outDir', outDir]);
+  const out = execFileSync(process.execPath, [path.join(outDir, 'in_process.js')], { encoding: 'utf8', timeout: 30000 });
+  assert.match(out, /^a sees leader [abc] in term \d+$/m);
+  assert.match(out, /^now [abc] leads in term \d+ \(a is (follower|leader)\)$/m);
+  assert.match(out, /^refused: malformed message/m);
+  assert.match(out, /^all closed$/m);
+  fs.rmSync(outDir, { recursive: true, force: true });
+});
