@@ -29,4 +29,6 @@ cargo build -q --release
     echo "| $op | $(( (total - base) / 100000 )) |"
   done
 } >> RESULTS.md
+# The reading of the results against the targets, written by hand after a run.
+cat TARGETS.md >> RESULTS.md
 echo "bench/RESULTS.md written"
