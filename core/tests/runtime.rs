@@ -280,24 +280,8 @@ async fn a_restarted_node_keeps_its_term_and_does_not_vote_twice() {
         "the follower voted for the leader"
     );
     drop(net.take(&voter));
-    // Restarted alone, from its file: same term, same vote.
-    let restarted = NodeBuilder::new(voter.as_str())
-        .peers(without(&all, &voter))
-        .config(Config {
-            min_nodes: 3,
-            ..Config::fast_lan()
-        })
-        .state_path(dir.path().join(&voter))
-        .start(|_: &str, _: Vec<u8>| {})
-        .unwrap();
-    let status = restarted.status();
-    assert_eq!(
-        (status.term, status.voted_for.clone()),
-        (before.term, before.voted_for.clone())
-    );
-    // A vote request from another candidate in the same term is refused.
+    // Restarted alone, from its file: same term, same vote. Its replies are recorded.
     let replies = Arc::new(Mutex::new(Vec::new()));
-    drop(restarted);
     let sink = replies.clone();
     let restarted = NodeBuilder::new(voter.as_str())
         .peers(without(&all, &voter))
@@ -308,6 +292,12 @@ async fn a_restarted_node_keeps_its_term_and_does_not_vote_twice() {
         .state_path(dir.path().join(&voter))
         .start(move |to: &str, bytes: Vec<u8>| sink.lock().unwrap().push((to.to_owned(), bytes)))
         .unwrap();
+    let status = restarted.status();
+    assert_eq!(
+        (status.term, status.voted_for.clone()),
+        (before.term, before.voted_for.clone())
+    );
+    // A vote request from another candidate in the same term is refused.
     let other = all
         .iter()
         .find(|id| **id != voter && Some(*id) != first.leader.as_ref())
