@@ -29,6 +29,43 @@ cargo build -q --release
     echo "| $op | $(( (total - base) / 100000 )) |"
   done
 } >> RESULTS.md
+# 6, continued: the same receive() from C, Python and Node.js (where built).
+{
+  echo
+  echo "The same \`receive()\` of a heartbeat through each binding, 200,000 calls:"
+  echo
+  echo "| binding | ns per receive() |"
+  echo "|---|---|"
+  (cd .. && cargo build -q --release -p almost-raft-ffi)
+  cc -O2 -std=c11 -I../include receive_cost.c ../target/release/libalmost_raft_ffi.a -lpthread -ldl -lm -lrt -o target/receive_cost
+  echo "| C (\`almost_raft_node_receive\`) | $(target/receive_cost) |"
+  if [ -x ../target/py-venv/bin/python ]; then
+    echo "| Python (\`Node.receive\`) | $(../target/py-venv/bin/python -c '
+import time, almost_raft
+hb = bytes.fromhex("010500000000000000000100016c0166")
+with almost_raft.Node("f", lambda to, data: None, peers=["l"]) as node:
+    t = time.perf_counter_ns()
+    for _ in range(200000):
+        node.receive(hb)
+    print(round((time.perf_counter_ns() - t) / 200000))
+') |"
+  else
+    echo "| Python | not built (run make test first) |"
+  fi
+  if ls ../node/almost-raft.*.node >/dev/null 2>&1; then
+    echo "| Node.js (\`node.receive\`) | $(node -e '
+const { Node } = require("../node");
+const hb = Buffer.from("010500000000000000000100016c0166", "hex");
+const node = new Node({ id: "f", peers: ["l"], send() {} });
+const t = process.hrtime.bigint();
+for (let i = 0; i < 200000; i++) node.receive(hb);
+console.log(Number((process.hrtime.bigint() - t) / 200000n));
+node.close().then(() => process.exit(0));
+') |"
+  else
+    echo "| Node.js | not built (run make test first) |"
+  fi
+} >> RESULTS.md
 # The reading of the results against the targets, written by hand after a run.
 cat TARGETS.md >> RESULTS.md
 echo "bench/RESULTS.md written"
