@@ -106,7 +106,7 @@ fn main() -> ExitCode {
     let next = AtomicU64::new(args.start);
     let end = args.start + args.seeds;
     let failed = AtomicBool::new(false);
-    let (steps, leaders) = (AtomicU64::new(0), AtomicU64::new(0));
+    let (steps, leaders, excused) = (AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0));
     std::thread::scope(|s| {
         for _ in 0..args.threads {
             s.spawn(|| {
@@ -119,6 +119,7 @@ fn main() -> ExitCode {
                         Ok(r) => {
                             steps.fetch_add(r.steps, Ordering::Relaxed);
                             leaders.fetch_add(r.leaders_elected as u64, Ordering::Relaxed);
+                            excused.fetch_add(u64::from(!r.liveness_checked), Ordering::Relaxed);
                         }
                         Err(v) => {
                             if !failed.swap(true, Ordering::Relaxed) {
@@ -132,7 +133,7 @@ fn main() -> ExitCode {
     });
     let elapsed = started.elapsed();
     println!(
-        "{} seeds {}..{} ({}): {} in {:.1?}, {} steps, {} leaders elected",
+        "{} seeds {}..{} ({}): {} in {:.1?}, {} steps, {} leaders elected, liveness excused in {} (hostile terms)",
         args.seeds,
         args.start,
         end,
@@ -145,6 +146,7 @@ fn main() -> ExitCode {
         elapsed,
         steps.load(Ordering::Relaxed),
         leaders.load(Ordering::Relaxed),
+        excused.load(Ordering::Relaxed),
     );
     if failed.load(Ordering::Relaxed) {
         ExitCode::FAILURE

@@ -18,16 +18,28 @@ pub enum Bug {
     /// Vote grants are counted, not the distinct voters who sent them (the original crate's
     /// bug): a duplicated grant counts twice.
     GrantsCountedWithoutVoterId,
+    /// Terms grow with wrapping arithmetic and any term from a peer is taken, even beyond
+    /// `MAX_TERM` or `MAX_TERM_JUMP`: one hostile message can stop elections for good.
+    TermOverflowUnchecked,
+    /// A node stopped by a failed save keeps its role and leader, so it goes on saying who leads.
+    StoppedNodeKeepsLeader,
+    /// A save still in flight when its node crashes lands after the node restarted (no lock
+    /// on the state file fences it), overwriting what the new life saved. Simulated by the
+    /// simulator's storage, not by the machine.
+    SaveOutlivesCrash,
 }
 
 impl Bug {
-    pub const ALL: [Bug; 6] = [
+    pub const ALL: [Bug; 9] = [
         Bug::VoteNotPersisted,
         Bug::TermAndVoteSavedSeparately,
         Bug::VoteClearedOnStepDown,
         Bug::HigherTermInVoteReplyIgnored,
         Bug::PreVoteBumpsTerm,
         Bug::GrantsCountedWithoutVoterId,
+        Bug::TermOverflowUnchecked,
+        Bug::StoppedNodeKeepsLeader,
+        Bug::SaveOutlivesCrash,
     ];
 
     /// The kebab-case name used on the simulator's command line.
@@ -39,6 +51,9 @@ impl Bug {
             Bug::HigherTermInVoteReplyIgnored => "higher-term-in-vote-reply-ignored",
             Bug::PreVoteBumpsTerm => "pre-vote-bumps-term",
             Bug::GrantsCountedWithoutVoterId => "grants-counted-without-voter-id",
+            Bug::TermOverflowUnchecked => "term-overflow-unchecked",
+            Bug::StoppedNodeKeepsLeader => "stopped-node-keeps-leader",
+            Bug::SaveOutlivesCrash => "save-outlives-crash",
         }
     }
 

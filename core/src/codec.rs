@@ -6,7 +6,7 @@
 //! 1       1     kind: 1 PreVote, 2 PreVoteReply, 3 Vote, 4 VoteReply,
 //!               5 Heartbeat, 6 HeartbeatReply, 7 TimeoutNow
 //! 2       1     flags: bit 0 = granted (replies) or transfer (Vote); other bits zero
-//! 3       8     term, unsigned big-endian
+//! 3       8     term, unsigned big-endian, at most MAX_TERM (2^53 - 1)
 //! 11      1+n   cluster: length n (0..=255), then n bytes of UTF-8
 //! ..      1+n   from: length n (1..=255), then n bytes of UTF-8
 //! ..      1+n   to: length n (1..=255), then n bytes of UTF-8
@@ -16,7 +16,7 @@
 use thiserror::Error;
 
 use crate::id::MAX_ID_LEN;
-use crate::message::{Body, Envelope};
+use crate::message::{Body, Envelope, MAX_TERM};
 
 /// The version this build writes and reads.
 pub const WIRE_VERSION: u8 = 1;
@@ -47,6 +47,8 @@ pub enum DecodeError {
     EmptyId { field: &'static str },
     #[error("{0} unexpected bytes after the message")]
     TrailingBytes(usize),
+    #[error("term {0} is above the largest valid term {MAX_TERM}")]
+    TermTooLarge(u64),
 }
 
 /// Why a message cannot be encoded.
@@ -56,6 +58,8 @@ pub enum EncodeError {
     TooLong { field: &'static str, len: usize },
     #[error("{field} is empty")]
     EmptyId { field: &'static str },
+    #[error("term {0} is above the largest valid term {MAX_TERM}")]
+    TermTooLarge(u64),
 }
 
 fn kind_code(body: Body) -> (u8, bool) {
@@ -88,8 +92,12 @@ fn body_from(kind: u8, flags: u8) -> Result<Body, DecodeError> {
     })
 }
 
-/// Encodes a message. Fails only when a string is too long or an id is empty.
+/// Encodes a message. Fails only when a string is too long, an id is empty or the term is
+/// above [`MAX_TERM`].
 pub fn encode(msg: &Envelope) -> Result<Vec<u8>, EncodeError> {
+    if msg.term > MAX_TERM {
+        return Err(EncodeError::TermTooLarge(msg.term));
+    }
     let fields = [
         ("cluster", &msg.cluster, true),
         ("from", &msg.from, false),
@@ -129,6 +137,9 @@ pub fn decode(bytes: &[u8]) -> Result<Envelope, DecodeError> {
     let [kind, flags] = reader.take::<2>("header")?;
     let body = body_from(kind, flags)?;
     let term = u64::from_be_bytes(reader.take::<8>("term")?);
+    if term > MAX_TERM {
+        return Err(DecodeError::TermTooLarge(term));
+    }
     let cluster = reader.string("cluster")?;
     let from = reader.string("from")?;
     let to = reader.string("to")?;

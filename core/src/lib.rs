@@ -26,7 +26,7 @@ pub use config::{Config, ConfigError};
 pub use error::{Error, ErrorKind};
 pub use id::{IdError, MAX_ID_LEN, NodeId, validate_id};
 pub use machine::{Event, Machine, Ready, Role, Status};
-pub use message::{Body, Envelope};
+pub use message::{Body, Envelope, MAX_TERM, MAX_TERM_JUMP};
 pub use runtime::{LeaderChange, LeaderChanges, NodeBuilder, NodeHandle, Transport};
 pub use seed::{Message, Node, NodeState};
 pub use storage::{FileStorage, HardState, MemStorage, Storage, StorageError};

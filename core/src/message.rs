@@ -2,6 +2,17 @@
 
 use crate::id::NodeId;
 
+/// The largest valid term: 2^53 - 1, so that every language (JavaScript numbers included)
+/// holds every term exactly. A message with a higher term is refused, and a node at this term
+/// cannot campaign; at one election a millisecond it lasts 285,000 years, so only a hostile
+/// or broken peer gets near it.
+pub const MAX_TERM: u64 = (1 << 53) - 1;
+
+/// The largest term jump a node adopts from one message. An honest peer is never this far
+/// ahead; a hostile one that is would spend the term space (see docs/design.md, "Hostile
+/// terms").
+pub const MAX_TERM_JUMP: u64 = 1 << 32;
+
 /// One message between two nodes of a cluster.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Envelope {
@@ -10,7 +21,7 @@ pub struct Envelope {
     pub from: NodeId,
     pub to: NodeId,
     /// The sender's term, except a pre-vote request, which carries the term the sender would
-    /// campaign in, and a granted pre-vote reply, which echoes it.
+    /// campaign in, and a granted pre-vote reply, which echoes it. At most [`MAX_TERM`].
     pub term: u64,
     pub body: Body,
 }

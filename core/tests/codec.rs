@@ -1,7 +1,7 @@
 //! The wire codec: the documented test vectors, round trips, and arbitrary bytes.
 
 use almost_raft::codec::{DecodeError, EncodeError, MAX_MESSAGE_LEN, decode, encode};
-use almost_raft::{Body, Envelope};
+use almost_raft::{Body, Envelope, MAX_TERM};
 use proptest::prelude::*;
 use serde_json::Value;
 
@@ -146,9 +146,28 @@ fn any_id(min: usize) -> impl Strategy<Value = String> {
     })
 }
 
+#[test]
+fn terms_above_max_term_are_refused_both_ways() {
+    let msg = |term| Envelope {
+        cluster: "c".into(),
+        from: "b".into(),
+        to: "a".into(),
+        term,
+        body: Body::Heartbeat,
+    };
+    let max = encode(&msg(MAX_TERM)).unwrap();
+    assert_eq!(decode(&max).unwrap().term, MAX_TERM);
+    for term in [MAX_TERM + 1, u64::MAX / 2, u64::MAX] {
+        assert_eq!(encode(&msg(term)), Err(EncodeError::TermTooLarge(term)));
+        let mut bytes = max.clone();
+        bytes[3..11].copy_from_slice(&term.to_be_bytes());
+        assert_eq!(decode(&bytes), Err(DecodeError::TermTooLarge(term)));
+    }
+}
+
 proptest! {
     #[test]
-    fn any_message_round_trips(cluster in any_id(0), from in any_id(1), to in any_id(1), term: u64, body in any_body()) {
+    fn any_message_round_trips(cluster in any_id(0), from in any_id(1), to in any_id(1), term in 0..=MAX_TERM, body in any_body()) {
         let msg = Envelope { cluster, from, to, term, body };
         let bytes = encode(&msg).unwrap();
         prop_assert!(bytes.len() <= MAX_MESSAGE_LEN);
@@ -164,7 +183,7 @@ proptest! {
     }
 
     #[test]
-    fn corrupting_a_valid_message_never_panics(term: u64, at in 0usize..40, byte: u8, cut in 0usize..40) {
+    fn corrupting_a_valid_message_never_panics(term in 0..=MAX_TERM, at in 0usize..40, byte: u8, cut in 0usize..40) {
         let msg = Envelope { cluster: "c".into(), from: "node-a".into(), to: "node-b".into(), term, body: Body::Vote { transfer: false } };
         let mut bytes = encode(&msg).unwrap();
         let at = at % bytes.len();

@@ -79,6 +79,25 @@ fn grants_counted_without_voter_id() {
 }
 
 #[test]
+fn term_overflow_unchecked() {
+    // Hostile peers send terms up to u64::MAX: the wrapped term goes down, or the node can
+    // never campaign again.
+    caught(Bug::TermOverflowUnchecked, ALL, true);
+}
+
+#[test]
+fn stopped_node_keeps_leader() {
+    // Failed saves stop nodes; one that stopped while following a leader must say so.
+    caught(Bug::StoppedNodeKeepsLeader, ALL, true);
+}
+
+#[test]
+fn save_outlives_crash() {
+    // A crash with a slow save in flight, then a restart before that save lands.
+    caught(Bug::SaveOutlivesCrash, ALL, true);
+}
+
+#[test]
 fn a_correct_machine_passes_the_same_seeds() {
     // The failures above come from the bugs, not from the simulator.
     for &(nodes, pre_vote, check_quorum) in ALL {

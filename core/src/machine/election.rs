@@ -5,16 +5,14 @@ use std::time::Duration;
 
 use super::{Machine, Role};
 use crate::bugs::Bug;
-use crate::message::{Body, Envelope};
+use crate::id::NodeId;
+use crate::message::{Body, Envelope, MAX_TERM, MAX_TERM_JUMP};
 
 impl Machine {
     pub(super) fn step_known_peer(&mut self, now: Duration, msg: Envelope) {
         if msg.term > self.term {
-            let transfer = matches!(msg.body, Body::Vote { transfer: true });
-            if msg.body.is_vote_request() && !transfer && self.in_lease(now) {
-                // Leader stickiness (§6.2 / thesis §4.2.3): a live leader is known, so this
-                // campaign can only disrupt. Ignore it without adopting its term.
-                tracing::debug!(node = %self.id, from = %msg.from, term = msg.term, "vote request ignored: leader is live");
+            if let Some(why) = self.refuses_higher_term(now, &msg) {
+                tracing::debug!(node = %self.id, from = %msg.from, term = msg.term, kind = ?msg.body, "higher term ignored: {why}");
                 return;
             }
             let keeps_term = match msg.body {
@@ -53,7 +51,13 @@ impl Machine {
             Body::Heartbeat => self.handle_heartbeat(now, &msg.from),
             Body::HeartbeatReply => {} // `step` already noted that the peer is reachable.
             Body::TimeoutNow => {
-                if self.role != Role::Leader {
+                // Only the leader this node follows (or the candidate it voted for, which may
+                // have won without a heartbeat reaching us yet) may hand over to it.
+                let from_leader = self.leader.as_deref() == Some(msg.from.as_str())
+                    || self.voted_for.as_deref() == Some(msg.from.as_str());
+                if !from_leader {
+                    tracing::debug!(node = %self.id, from = %msg.from, "TimeoutNow from a node that does not lead: ignored");
+                } else if self.role != Role::Leader {
                     tracing::info!(node = %self.id, term = self.term, from = %msg.from, "leadership handed over: campaigning now");
                     self.campaign(now, true);
                 }
@@ -68,24 +72,41 @@ impl Machine {
             }
             return;
         }
-        if self.config.check_quorum && now >= self.quorum_deadline {
-            if !self.quorum_active(now) {
+        if now >= self.heartbeat_deadline {
+            // Check-quorum at every heartbeat tick: a leader that last heard a majority at `h`
+            // steps down at the first tick after `h + T`, so within T + one heartbeat interval.
+            if self.config.check_quorum && !self.quorum_active(now) {
                 tracing::warn!(node = %self.id, term = self.term, "no majority heard within the election timeout: stepping down");
                 self.become_follower(now, self.term, None);
                 return;
             }
-            self.quorum_deadline = now + self.config.election_timeout;
-        }
-        if now >= self.heartbeat_deadline {
             self.broadcast(self.term, Body::Heartbeat);
             self.heartbeat_deadline = now + self.config.heartbeat_interval;
         }
     }
 
+    /// Why a message with a term above ours is ignored without adopting it, if it is (see
+    /// docs/design.md, "Hostile terms"). The rest adopt it, as Raft §5.1 says.
+    fn refuses_higher_term(&self, now: Duration, msg: &Envelope) -> Option<&'static str> {
+        let jump = msg.term - self.term;
+        if jump > MAX_TERM_JUMP && !self.bugs.has(Bug::TermOverflowUnchecked) {
+            return Some("no honest peer is that far ahead");
+        }
+        // Leader stickiness (§6.2 / thesis §4.2.3): while a live leader is known, a campaign
+        // can only disrupt, unless the leader itself asked for it (TimeoutNow, §3.10).
+        let transfer = matches!(msg.body, Body::Vote { transfer: true });
+        if msg.body.is_vote_request() && !transfer && self.in_lease(now) {
+            return Some("a live leader is known");
+        }
+        None
+    }
+
     /// Whether a live leader is known, so that vote requests are refused (leader stickiness).
     fn in_lease(&self, now: Duration) -> bool {
         match self.role {
-            // Check-quorum makes sure a leader that lost its majority steps down.
+            // Check-quorum makes sure a leader that lost its majority steps down. Without it a
+            // leader has no lease and grants pre-votes, as in etcd: a rejoining node can then
+            // depose it (README, promise 4, says so).
             Role::Leader => self.config.check_quorum,
             _ => {
                 self.leader.is_some()
@@ -101,7 +122,7 @@ impl Machine {
         let heard = self
             .peers
             .values()
-            .filter(|at| at.is_some_and(|at| at + window >= now))
+            .filter(|peer| peer.active_at.is_some_and(|at| at + window >= now))
             .count();
         heard + 1 >= self.quorum()
     }
@@ -189,6 +210,11 @@ impl Machine {
     /// Starts an election if enough nodes are known (`min_nodes`); `transfer` skips pre-vote
     /// and voters' stickiness, because the leader itself asked for it.
     pub(super) fn campaign(&mut self, now: Duration, transfer: bool) {
+        if self.next_term().is_none() {
+            tracing::error!(node = %self.id, term = self.term, "not campaigning: the term is at its limit, MAX_TERM");
+            self.reset_election_timer(now);
+            return;
+        }
         if self.voter_count() < self.config.min_nodes {
             tracing::debug!(node = %self.id, known = self.voter_count(), min_nodes = self.config.min_nodes, "not campaigning: too few nodes");
             self.reset_election_timer(now);
@@ -203,10 +229,7 @@ impl Machine {
 
     pub(super) fn become_follower(&mut self, now: Duration, term: u64, leader: Option<String>) {
         if term > self.term {
-            self.term = term;
-            self.voted_for = None;
-            self.term_dirty = true;
-            self.vote_dirty = true;
+            self.enter_term(term, None);
         } else if self.bugs.has(Bug::VoteClearedOnStepDown)
             && matches!(self.role, Role::Candidate | Role::Leader)
         {
@@ -227,15 +250,13 @@ impl Machine {
 
     fn become_pre_candidate(&mut self, now: Duration) {
         if self.bugs.has(Bug::PreVoteBumpsTerm) {
-            self.term += 1;
-            self.voted_for = None;
-            self.term_dirty = true;
-            self.vote_dirty = true;
+            let term = self.next_term().expect("campaign checks the term limit");
+            self.enter_term(term, None);
         }
         self.pre_vote_term = if self.bugs.has(Bug::PreVoteBumpsTerm) {
             self.term
         } else {
-            self.term + 1
+            self.next_term().expect("campaign checks the term limit")
         };
         tracing::debug!(node = %self.id, term = self.term, "asking for pre-votes");
         self.role = Role::PreCandidate;
@@ -248,10 +269,8 @@ impl Machine {
     }
 
     fn become_candidate(&mut self, now: Duration, transfer: bool) {
-        self.term += 1;
-        self.voted_for = Some(self.id.clone());
-        self.term_dirty = true;
-        self.vote_dirty = true;
+        let term = self.next_term().expect("campaign checks the term limit");
+        self.enter_term(term, Some(self.id.clone()));
         tracing::info!(node = %self.id, term = self.term, transfer, "campaigning");
         self.role = Role::Candidate;
         self.leader = None;
@@ -270,10 +289,28 @@ impl Machine {
         self.clear_votes();
         self.broadcast(self.term, Body::Heartbeat);
         self.heartbeat_deadline = now + self.config.heartbeat_interval;
-        self.quorum_deadline = now + self.config.election_timeout;
     }
 
-    fn clear_votes(&mut self) {
+    /// Moves to a higher term. Messages of earlier terms still queued are dropped: they
+    /// speak for a state that will now never be saved (a driver may have been saving while
+    /// they were queued), and no peer needs an old term's message.
+    fn enter_term(&mut self, term: u64, vote: Option<NodeId>) {
+        self.term = term;
+        self.voted_for = vote;
+        self.term_dirty = true;
+        self.vote_dirty = true;
+        self.messages.retain(|m| m.term >= term);
+    }
+
+    /// The term a campaign would run in: `None` at [`MAX_TERM`], where terms end.
+    fn next_term(&self) -> Option<u64> {
+        if self.bugs.has(Bug::TermOverflowUnchecked) {
+            return Some(self.term.wrapping_add(1));
+        }
+        self.term.checked_add(1).filter(|t| *t <= MAX_TERM)
+    }
+
+    pub(super) fn clear_votes(&mut self) {
         self.votes.clear();
         self.duplicate_grants = 0;
     }

@@ -21,10 +21,11 @@ use rand_chacha::ChaCha8Rng;
 #[cfg(feature = "bug-injection")]
 use crate::bugs::Bug;
 use crate::bugs::Bugs;
+use crate::codec::DecodeError;
 use crate::config::Config;
 pub use crate::error::Error;
 use crate::id::{NodeId, validate_id};
-use crate::message::{Body, Envelope};
+use crate::message::{Body, Envelope, MAX_TERM};
 use crate::storage::HardState;
 
 /// A node's part in the election.
@@ -49,7 +50,9 @@ pub enum Event {
         role: Role,
         term: u64,
     },
-    /// The node was removed from its own peer set and takes no further part.
+    /// The node takes no further part: it was removed from its own peer set, or its driver
+    /// stopped it ([`Machine::stop`]). A [`Event::LeaderChanged`] with no leader precedes it
+    /// when a leader was known.
     Stopped,
 }
 
@@ -84,6 +87,18 @@ pub struct Status {
     pub stopped: bool,
 }
 
+/// What a node knows of one peer. Check-quorum and handover ask different questions, so they
+/// keep different records.
+#[derive(Debug, Clone, Copy, Default)]
+struct Peer {
+    /// For check-quorum: when the peer last spoke in our term, or when it was added (a
+    /// newcomer gets one election timeout to answer before it counts against the leader).
+    active_at: Option<Duration>,
+    /// When the peer really last spoke, and in which term: a handover goes only to a peer
+    /// heard from in the current term.
+    heard: Option<(u64, Duration)>,
+}
+
 /// The election state machine of one node.
 #[derive(Debug, Clone)]
 pub struct Machine {
@@ -100,8 +115,8 @@ pub struct Machine {
 
     role: Role,
     leader: Option<NodeId>,
-    /// Every known peer, with when it was last heard from.
-    peers: BTreeMap<NodeId, Option<Duration>>,
+    /// Every known peer, with what this node heard from it.
+    peers: BTreeMap<NodeId, Peer>,
     /// The (pre-)votes received in the current campaign, by voter: granted or refused.
     votes: BTreeMap<NodeId, bool>,
     /// The term a pre-candidate asked pre-votes for.
@@ -111,7 +126,6 @@ pub struct Machine {
     leader_heard_at: Option<Duration>,
     election_deadline: Duration,
     heartbeat_deadline: Duration,
-    quorum_deadline: Duration,
     stopped: bool,
 
     announced_leader: (Option<NodeId>, u64),
@@ -152,7 +166,6 @@ impl Machine {
             leader_heard_at: None,
             election_deadline: now,
             heartbeat_deadline: now,
-            quorum_deadline: now,
             stopped: false,
             announced_leader: (None, 0),
             announced_role: Role::Follower,
@@ -227,9 +240,7 @@ impl Machine {
             return None;
         }
         Some(match self.role {
-            Role::Leader if self.config.check_quorum => {
-                self.heartbeat_deadline.min(self.quorum_deadline)
-            }
+            // Check-quorum is checked at every heartbeat tick.
             Role::Leader => self.heartbeat_deadline,
             _ => self.election_deadline,
         })
@@ -262,6 +273,9 @@ impl Machine {
     /// Handles one message from a peer.
     pub fn step(&mut self, now: Duration, msg: Envelope) -> Result<(), Error> {
         self.check_running()?;
+        if msg.term > MAX_TERM && !self.bugs.has(crate::bugs::Bug::TermOverflowUnchecked) {
+            return Err(Error::Decode(DecodeError::TermTooLarge(msg.term)));
+        }
         if msg.cluster != self.config.cluster {
             return Err(Error::WrongCluster {
                 expected: self.config.cluster.clone(),
@@ -282,8 +296,9 @@ impl Machine {
         // Check-quorum counts a peer as heard only when it speaks in our current term: stale
         // messages and pre-votes (a term ahead) say nothing about following this leader.
         if term == self.term {
-            if let Some(last_heard) = self.peers.get_mut(&from) {
-                *last_heard = Some(now);
+            if let Some(peer) = self.peers.get_mut(&from) {
+                peer.active_at = Some(now);
+                peer.heard = Some((term, now));
             }
         }
         self.announce();
@@ -316,7 +331,11 @@ impl Machine {
         }
         // A new peer counts as recently heard, as in etcd: a leader must not lose its quorum
         // check before the newcomer had an election timeout to answer.
-        self.peers.insert(id.to_owned(), Some(now));
+        let peer = Peer {
+            active_at: Some(now),
+            heard: None,
+        };
+        self.peers.insert(id.to_owned(), peer);
         if self.role == Role::Leader {
             self.send(id, self.term, Body::Heartbeat);
         }
@@ -329,9 +348,7 @@ impl Machine {
         self.check_running()?;
         validate_id(id)?;
         if id == self.id {
-            self.stopped = true;
-            self.role = Role::Follower;
-            self.leader = None;
+            self.halt();
             self.announce();
             self.events.push(Event::Stopped);
             return Ok(());
@@ -349,8 +366,10 @@ impl Machine {
         Ok(())
     }
 
-    /// Asks the leader to hand over to `to`, or to the peer heard from most recently. Returns
-    /// the chosen peer; the handover completes when it wins the election it starts at once.
+    /// Asks the leader to hand over to `to`, or else to the peer heard from most recently in
+    /// the current term (never to a peer that has not answered in this term: it may be dead).
+    /// Returns the chosen peer; the handover completes when it wins the election it starts at
+    /// once. Fails with [`Error::NoPeers`] when no peer has answered in this term.
     pub fn transfer_leadership(
         &mut self,
         now: Duration,
@@ -375,6 +394,33 @@ impl Machine {
         self.send(&target, self.term, Body::TimeoutNow);
         let _ = now;
         Ok(target)
+    }
+
+    /// Stops the node for good, as a driver must when a save fails: it drops what it had not
+    /// handed out, will save and send nothing more, and its last events say it is a follower
+    /// that knows no leader, in the last term confirmed saved ([`Machine::persisted`]), then
+    /// [`Event::Stopped`]. Does nothing on a stopped node.
+    pub fn stop(&mut self, now: Duration) {
+        if self.stopped {
+            return;
+        }
+        let _ = now;
+        self.halt();
+        self.messages.clear();
+        self.term_dirty = false;
+        self.vote_dirty = false;
+        self.announce_stopped();
+    }
+
+    /// Takes no further part: no role, no leader, no deadlines.
+    fn halt(&mut self) {
+        self.stopped = true;
+        if !self.bugs.has(crate::bugs::Bug::StoppedNodeKeepsLeader) {
+            self.role = Role::Follower;
+            self.leader = None;
+            self.leader_heard_at = None;
+            self.clear_votes();
+        }
     }
 
     /// A leader steps down to follower in its term; anything else is unchanged.
@@ -403,11 +449,16 @@ impl Machine {
         self.voter_count() / 2 + 1
     }
 
+    /// The peer heard from most recently in the current term, if any was.
     fn most_recently_heard_peer(&self) -> Option<NodeId> {
         self.peers
             .iter()
-            .max_by_key(|(_, heard)| **heard)
-            .map(|(id, _)| id.clone())
+            .filter_map(|(id, peer)| match peer.heard {
+                Some((term, at)) if term == self.term => Some((at, id)),
+                _ => None,
+            })
+            .max()
+            .map(|(_, id)| id.clone())
     }
 
     fn send(&mut self, to: &str, term: u64, body: Body) {
@@ -456,6 +507,25 @@ impl Machine {
         self.term_dirty = false;
         self.vote_dirty = false;
         Some(state)
+    }
+
+    /// Tells the application the node stopped: its last role and leader, then `Stopped`.
+    /// Events not handed out yet, and those of the output whose save failed, may speak of a
+    /// state that was never saved: they are replaced by what is true, in the saved term.
+    fn announce_stopped(&mut self) {
+        let term = self.durable.term;
+        self.events.clear();
+        self.events.push(Event::RoleChanged {
+            role: self.role,
+            term,
+        });
+        self.events.push(Event::LeaderChanged {
+            leader: self.leader.clone(),
+            term,
+        });
+        self.announced_role = self.role;
+        self.announced_leader = (self.leader.clone(), term);
+        self.events.push(Event::Stopped);
     }
 
     /// Queues the events that tell the application what changed since it was last told.

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::machine::{Event, Machine, Role};
-use crate::message::{Body, Envelope};
+use crate::message::{Body, Envelope, MAX_TERM_JUMP};
 use crate::storage::HardState;
 
 /// What a node looked like just before a step.
@@ -35,6 +35,10 @@ pub(super) struct Checker {
     exposed_term: Vec<u64>,
     /// The term of each node's last leader event: the fencing token.
     fencing_term: Vec<u64>,
+    /// The leader each node last announced.
+    announced_leader: Vec<Option<String>>,
+    /// Terms that hostile messages carried: a node may follow a forged leader there.
+    tainted: BTreeSet<u64>,
 }
 
 pub(super) type Check = Result<(), String>;
@@ -47,6 +51,7 @@ impl Checker {
             check_persist_before_send,
             exposed_term: vec![0; n],
             fencing_term: vec![0; n],
+            announced_leader: vec![None; n],
             ..Default::default()
         }
     }
@@ -95,12 +100,15 @@ impl Checker {
         }
         let seen = msg.map_or(before.term, |m| m.term.max(before.term));
         if let Some(m) = msg {
-            let must_adopt = match m.body {
+            // Pre-votes never move a term, a vote request may meet leader stickiness, and no
+            // node takes a jump beyond MAX_TERM_JUMP (docs/design.md, "Hostile terms").
+            let may_ignore = matches!(
+                m.body,
                 Body::PreVote
-                | Body::PreVoteReply { granted: true }
-                | Body::Vote { transfer: false } => false,
-                _ => true,
-            };
+                    | Body::PreVoteReply { granted: true }
+                    | Body::Vote { transfer: false }
+            );
+            let must_adopt = !may_ignore && m.term.saturating_sub(before.term) <= MAX_TERM_JUMP;
             if must_adopt && after.term() < m.term {
                 return Err(format!(
                     "{name} ignored term {} in {:?} from {} (stayed at {}): breaks §5.1",
@@ -232,7 +240,8 @@ impl Checker {
                 }
             }
             Some(leader) => {
-                if self.leader_of_term.get(&term) != Some(&self.index(leader)) {
+                let won = self.leader_of_term.get(&term) == Some(&self.index(leader));
+                if !won && !self.tainted.contains(&term) {
                     return Err(format!(
                         "{name} follows {leader} in term {term}, which {leader} did not win"
                     ));
@@ -240,7 +249,40 @@ impl Checker {
             }
             None => {}
         }
+        self.announced_leader[node] = leader.clone();
         Ok(())
+    }
+
+    /// A hostile message carried `term`: a forged heartbeat may make a node follow a leader
+    /// that did not win it, which no protocol can tell without authentication.
+    pub(super) fn on_hostile(&mut self, term: u64) {
+        self.tainted.insert(term);
+    }
+
+    /// A stopped node reports no leader: not in its state, and not in its last event.
+    pub(super) fn stopped_reports_no_leader(&self, node: usize, machine: &Machine) -> Check {
+        if !machine.is_stopped() {
+            return Ok(());
+        }
+        let name = &self.nodes[node];
+        if machine.role() == Role::Leader || machine.leader().is_some() {
+            return Err(format!(
+                "{name} stopped but still says {:?} leads (as {:?})",
+                machine.leader(),
+                machine.role()
+            ));
+        }
+        if let Some(leader) = &self.announced_leader[node] {
+            return Err(format!(
+                "{name} stopped, and its last event still names {leader} as leader"
+            ));
+        }
+        Ok(())
+    }
+
+    /// A node restarted: its announcements start afresh.
+    pub(super) fn on_start(&mut self, node: usize) {
+        self.announced_leader[node] = None;
     }
 
     /// A node restarts from what it saved: it must not forget a term it has shown.

@@ -27,8 +27,8 @@ use rand_chacha::ChaCha8Rng;
 use crate::bugs::Bug;
 use crate::codec;
 use crate::config::Config;
-use crate::machine::{Machine, Role};
-use crate::message::Body;
+use crate::machine::{Event, Machine, Role};
+use crate::message::{Body, Envelope};
 use crate::storage::HardState;
 use checker::{Before, Check, Checker};
 use clock::Clock;
@@ -170,6 +170,9 @@ pub struct SimReport {
     pub leaders_elected: usize,
     /// Virtual time from healing to a leader known by all.
     pub time_to_leader_after_heal: Duration,
+    /// Whether the run checked liveness after healing. Only a run whose hostile input left
+    /// nodes' terms too far apart, or hit a cluster without pre-vote, is excused.
+    pub liveness_checked: bool,
     pub final_term: u64,
 }
 
@@ -237,6 +240,34 @@ enum Step {
         leader: usize,
         term: u64,
     },
+    SaveFailed {
+        node: usize,
+        landed: bool,
+    },
+    SlowSave {
+        node: usize,
+        term: u64,
+        takes: Duration,
+    },
+    SaveDone {
+        node: usize,
+    },
+    /// A save that was in flight when its node crashed lands after the crash.
+    SaveLanded {
+        node: usize,
+        term: u64,
+        late: bool,
+    },
+    Hostile {
+        from: usize,
+        to: usize,
+        term: u64,
+        body: Body,
+    },
+    Replay {
+        from: usize,
+        to: usize,
+    },
 }
 
 enum Action {
@@ -256,6 +287,15 @@ enum Action {
     Mend(Vec<(usize, usize)>),
     Release((usize, usize)),
     Nemesis,
+    Hostile,
+    SaveDone {
+        node: usize,
+        life: u64,
+    },
+    DetachedSave {
+        node: usize,
+        state: HardState,
+    },
     Heal,
 }
 
@@ -292,6 +332,17 @@ struct SimNode {
     inbox: Vec<(usize, Vec<u8>)>,
     generation: u64,
     scheduled: Option<Duration>,
+    /// Counts starts, so that an event of an earlier life is recognised.
+    life: u64,
+    /// A slow save in flight and the output that waits for it.
+    saving: Option<PendingSave>,
+}
+
+struct PendingSave {
+    state: HardState,
+    messages: Vec<Envelope>,
+    events: Vec<Event>,
+    done_at: Duration,
 }
 
 #[derive(PartialEq)]
@@ -325,6 +376,8 @@ impl Hasher for Fnv {
 }
 
 const RECENT_STEPS: usize = 40;
+/// How many recent messages a hostile peer can replay.
+const REPLAY_LOG: usize = 64;
 
 struct Simulation<'t> {
     seed: u64,
@@ -341,6 +394,10 @@ struct Simulation<'t> {
     healed_at: Duration,
     hash: Fnv,
     recent: VecDeque<(Duration, Step)>,
+    /// The last messages sent, for hostile replays.
+    sent: VecDeque<(usize, usize, Vec<u8>)>,
+    /// A violation found where it cannot be returned at once (inside a crash).
+    deferred: Option<String>,
     trace: Option<&'t mut dyn FnMut(&str)>,
     report: SimReport,
 }
@@ -370,6 +427,8 @@ impl<'t> Simulation<'t> {
                 inbox: Vec::new(),
                 generation: 0,
                 scheduled: None,
+                life: 0,
+                saving: None,
             })
             .collect();
         Simulation {
@@ -386,6 +445,8 @@ impl<'t> Simulation<'t> {
             healed_at: Duration::ZERO,
             hash: Fnv(0xcbf2_9ce4_8422_2325),
             recent: VecDeque::with_capacity(RECENT_STEPS),
+            sent: VecDeque::with_capacity(REPLAY_LOG),
+            deferred: None,
             trace,
             report: SimReport {
                 seed,
@@ -397,6 +458,7 @@ impl<'t> Simulation<'t> {
                 crashes: 0,
                 leaders_elected: 0,
                 time_to_leader_after_heal: Duration::ZERO,
+                liveness_checked: true,
                 final_term: 0,
             },
             rng,
@@ -447,11 +509,15 @@ impl<'t> Simulation<'t> {
             self.start(node).map_err(|e| self.violation(e))?;
         }
         self.schedule(self.swarm.fault_every, Action::Nemesis);
+        if let Some(every) = self.swarm.hostile_every {
+            self.schedule(every, Action::Hostile);
+        }
         self.schedule(self.config.chaos_time, Action::Heal);
         while let Some(Reverse(next)) = self.queue.pop() {
             self.now = next.at;
             self.report.steps += 1;
             self.act(next.action).map_err(|e| self.violation(e))?;
+            self.check_after_act().map_err(|e| self.violation(e))?;
             if let Some(done) = self.check_liveness().map_err(|e| self.violation(e))? {
                 return Ok(done);
             }
@@ -464,7 +530,9 @@ impl<'t> Simulation<'t> {
             Action::Deliver { from, to, bytes } => self.deliver(from, to, bytes),
             Action::Timer { node, generation } => self.fire_timer(node, generation),
             Action::Crash(node) => {
-                self.crash(node, "between steps");
+                if self.phase == Phase::Chaos {
+                    self.crash(node, "between steps");
+                }
                 Ok(())
             }
             Action::Restart(node) => self.start(node),
@@ -503,15 +571,53 @@ impl<'t> Simulation<'t> {
                 }
                 Ok(())
             }
+            Action::Hostile => {
+                if self.phase == Phase::Chaos {
+                    self.inject_hostile()?;
+                    let every = self.swarm.hostile_every.expect("scheduled only when set");
+                    let wait = every.mul_f64(self.rng.random_range(0.0..2.0));
+                    self.schedule(wait, Action::Hostile);
+                }
+                Ok(())
+            }
+            Action::SaveDone { node, life } => self.finish_slow_save(node, life),
+            Action::DetachedSave { node, state } => {
+                self.record(Step::SaveLanded {
+                    node,
+                    term: state.term,
+                    late: true,
+                });
+                self.nodes[node].durable = state.clone();
+                self.checker.on_saved(node, &state)
+            }
             Action::Heal => self.heal(),
         }
     }
 
+    /// What is checked after every step, whatever the step: a stopped node reports no
+    /// leader; a violation found inside a crash is reported.
+    fn check_after_act(&mut self) -> Check {
+        if let Some(e) = self.deferred.take() {
+            return Err(e);
+        }
+        for (i, n) in self.nodes.iter().enumerate() {
+            if let Some(machine) = &n.machine {
+                self.checker.stopped_reports_no_leader(i, machine)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Starts (or restarts) a node from what it saved.
     fn start(&mut self, node: usize) -> Check {
-        if self.nodes[node].machine.is_some() {
+        if self.nodes[node]
+            .machine
+            .as_ref()
+            .is_some_and(|m| !m.is_stopped())
+        {
             return Ok(());
         }
+        self.checker.on_start(node);
         let durable = self.nodes[node].durable.clone();
         self.checker.on_restart(node, &durable)?;
         let local = self.nodes[node].clock.local(self.now);
@@ -542,6 +648,8 @@ impl<'t> Simulation<'t> {
         n.paused = false;
         n.inbox.clear();
         n.scheduled = None;
+        n.life += 1;
+        n.saving = None;
         self.reschedule(node);
         Ok(())
     }
@@ -551,16 +659,52 @@ impl<'t> Simulation<'t> {
         if n.machine.take().is_none() {
             return;
         }
+        if let Some(save) = n.saving.take() {
+            self.abandon_save(node, save);
+        }
+        let n = &mut self.nodes[node];
         n.inbox.clear();
         n.scheduled = None;
         n.paused = false;
         self.report.crashes += 1;
         self.record(Step::Crash { node, point });
+        self.schedule_restart(node);
+    }
+
+    fn schedule_restart(&mut self, node: usize) {
         if self.phase == Phase::Chaos {
             let down_for = self
                 .max_election_timeout()
                 .mul_f64(self.rng.random_range(0.0..3.0));
             self.schedule(down_for, Action::Restart(node));
+        }
+    }
+
+    /// A crash struck with a save in flight. A real driver holds the state file's lock until
+    /// that save ends, so it lands (or not) before the node can start again; with the
+    /// `SaveOutlivesCrash` bug it lands whenever it ends, perhaps after a restart.
+    fn abandon_save(&mut self, node: usize, save: PendingSave) {
+        if self.config.bugs.contains(&Bug::SaveOutlivesCrash) {
+            let late = save.done_at.saturating_sub(self.now)
+                + self
+                    .max_election_timeout()
+                    .mul_f64(self.rng.random_range(0.0..3.0));
+            let state = save.state;
+            self.schedule(late, Action::DetachedSave { node, state });
+            return;
+        }
+        let landed = self.rng.random_bool(0.5);
+        self.record(Step::SaveLanded {
+            node,
+            term: save.state.term,
+            late: false,
+        });
+        if landed {
+            self.nodes[node].durable = save.state.clone();
+            // A vote that landed counts, even though no reply ever left.
+            if let Err(e) = self.checker.on_saved(node, &save.state) {
+                self.deferred.get_or_insert(e);
+            }
         }
     }
 
@@ -594,7 +738,7 @@ impl<'t> Simulation<'t> {
 
     fn deliver(&mut self, from: usize, to: usize, bytes: Vec<u8>) -> Check {
         let n = &mut self.nodes[to];
-        if n.machine.is_none() {
+        if n.machine.as_ref().is_none_or(Machine::is_stopped) {
             return Ok(());
         }
         if n.paused {
@@ -630,12 +774,17 @@ impl<'t> Simulation<'t> {
         if n.generation != generation || n.paused {
             return Ok(());
         }
+        n.scheduled = None;
+        // A driver waiting for a save handles no timeout; it looks again once the save ends.
+        if n.saving.is_some() {
+            return Ok(());
+        }
         let Some(machine) = n.machine.as_mut() else {
             return Ok(());
         };
-        n.scheduled = None;
+        let local = n.clock.local(self.now);
         let before = Before::of(machine);
-        machine.handle_timeout(n.clock.local(self.now));
+        machine.handle_timeout(local);
         self.record(Step::Timeout { node });
         self.checker.after_step(
             node,
@@ -647,9 +796,12 @@ impl<'t> Simulation<'t> {
     }
 
     /// Handles a node's output the way a driver must: save, then send, then deliver events.
-    /// A crash may strike between any two of these.
+    /// A crash may strike between any two of these; a save may fail or be slow.
     fn drain(&mut self, node: usize) -> Check {
         loop {
+            if self.nodes[node].saving.is_some() {
+                return Ok(()); // the driver waits for the save; inputs still reach the machine
+            }
             let Some(machine) = self.nodes[node].machine.as_mut() else {
                 return Ok(());
             };
@@ -663,45 +815,20 @@ impl<'t> Simulation<'t> {
                 {
                     return Ok(());
                 }
-                self.nodes[node].durable = state.clone();
-                self.checker.on_saved(node, &state)?;
-                let local = self.nodes[node].clock.local(self.now);
-                self.nodes[node]
-                    .machine
-                    .as_mut()
-                    .expect("running")
-                    .persisted(local, &state);
+                if self.fails_now(self.swarm.save_error) {
+                    return self.fail_save(node, state);
+                }
+                if self.fails_now(self.swarm.slow_save) {
+                    self.start_slow_save(node, state, ready.messages, ready.events);
+                    return Ok(());
+                }
+                self.save(node, &state)?;
                 if self.crashes_at(node, "after saving, before sending") {
                     return Ok(());
                 }
             }
-            let n = &self.nodes[node];
-            let machine = n.machine.as_ref().expect("running");
-            for event in &ready.events {
-                self.checker.on_event(node, event, machine, &n.durable)?;
-            }
-            for (i, msg) in ready.messages.iter().enumerate() {
-                if i > 0 && self.crashes_at(node, "between two sends") {
-                    return Ok(());
-                }
-                self.checker.on_send(node, msg, &self.nodes[node].durable)?;
-                let to = self
-                    .nodes
-                    .iter()
-                    .position(|n| n.id == msg.to)
-                    .ok_or_else(|| format!("message to unknown node {}", msg.to))?;
-                let bytes =
-                    codec::encode(msg).map_err(|e| format!("could not encode {msg:?}: {e}"))?;
-                self.report.messages_sent += 1;
-                match self.network.fate(&mut self.rng, node, to, msg.body, &bytes) {
-                    Fate::Dropped => self.report.messages_dropped += 1,
-                    Fate::Held => {}
-                    Fate::Deliver(delays) => {
-                        for delay in delays {
-                            self.transmit(node, to, delay, bytes.clone());
-                        }
-                    }
-                }
+            if !self.emit(node, &ready.events, &ready.messages)? {
+                return Ok(()); // crashed between two sends
             }
         }
         let machine = self.nodes[node].machine.as_ref().expect("running");
@@ -714,6 +841,243 @@ impl<'t> Simulation<'t> {
         self.record(step);
         self.reschedule(node);
         Ok(())
+    }
+
+    /// Whether a storage fault with chance `p` strikes now (only during chaos).
+    fn fails_now(&mut self, p: f64) -> bool {
+        self.phase == Phase::Chaos && p > 0.0 && self.rng.random_bool(p)
+    }
+
+    /// The state is durable: tell the checker and the machine.
+    fn save(&mut self, node: usize, state: &HardState) -> Check {
+        self.nodes[node].durable = state.clone();
+        self.checker.on_saved(node, state)?;
+        let local = self.nodes[node].clock.local(self.now);
+        if let Some(machine) = self.nodes[node].machine.as_mut() {
+            machine.persisted(local, state);
+        }
+        Ok(())
+    }
+
+    /// Checks the events, then sends the messages. `false` when the node crashed meanwhile.
+    fn emit(
+        &mut self,
+        node: usize,
+        events: &[Event],
+        messages: &[Envelope],
+    ) -> Result<bool, String> {
+        let n = &self.nodes[node];
+        let machine = n.machine.as_ref().expect("running");
+        for event in events {
+            self.checker.on_event(node, event, machine, &n.durable)?;
+        }
+        for (i, msg) in messages.iter().enumerate() {
+            if i > 0 && self.crashes_at(node, "between two sends") {
+                return Ok(false);
+            }
+            self.checker.on_send(node, msg, &self.nodes[node].durable)?;
+            let to = self
+                .nodes
+                .iter()
+                .position(|n| n.id == msg.to)
+                .ok_or_else(|| format!("message to unknown node {}", msg.to))?;
+            let bytes = codec::encode(msg).map_err(|e| format!("could not encode {msg:?}: {e}"))?;
+            self.report.messages_sent += 1;
+            if self.sent.len() == REPLAY_LOG {
+                self.sent.pop_front();
+            }
+            self.sent.push_back((node, to, bytes.clone()));
+            match self.network.fate(&mut self.rng, node, to, msg.body, &bytes) {
+                Fate::Dropped => self.report.messages_dropped += 1,
+                Fate::Held => {}
+                Fate::Deliver(delays) => {
+                    for delay in delays {
+                        self.transmit(node, to, delay, bytes.clone());
+                    }
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    /// The save failed: the write landed or not, and the node stops as a real driver stops it,
+    /// sending nothing of that output. It is restarted later, like a crashed node.
+    fn fail_save(&mut self, node: usize, state: HardState) -> Check {
+        let landed = self.rng.random_bool(0.5);
+        self.record(Step::SaveFailed { node, landed });
+        if landed {
+            self.nodes[node].durable = state.clone();
+            self.checker.on_saved(node, &state)?;
+        }
+        let local = self.nodes[node].clock.local(self.now);
+        let machine = self.nodes[node].machine.as_mut().expect("running");
+        machine.stop(local);
+        let ready = machine.ready();
+        if ready.hard_state.is_some() || !ready.messages.is_empty() {
+            return Err(format!(
+                "{} saves or sends after it stopped: {ready:?}",
+                self.nodes[node].id
+            ));
+        }
+        self.emit(node, &ready.events, &[])?;
+        self.schedule_restart(node);
+        Ok(())
+    }
+
+    fn start_slow_save(
+        &mut self,
+        node: usize,
+        state: HardState,
+        messages: Vec<Envelope>,
+        events: Vec<Event>,
+    ) {
+        let takes = self
+            .config
+            .election_timeout
+            .mul_f64(self.rng.random_range(0.0..1.0));
+        self.record(Step::SlowSave {
+            node,
+            term: state.term,
+            takes,
+        });
+        let n = &mut self.nodes[node];
+        n.saving = Some(PendingSave {
+            state,
+            messages,
+            events,
+            done_at: self.now + takes,
+        });
+        let life = n.life;
+        self.schedule(takes, Action::SaveDone { node, life });
+        if self.swarm.crashes && self.fails_now(0.3) {
+            let at = takes.mul_f64(self.rng.random_range(0.0..1.0));
+            self.schedule(at, Action::Crash(node));
+        }
+    }
+
+    fn finish_slow_save(&mut self, node: usize, life: u64) -> Check {
+        if self.nodes[node].life != life {
+            return Ok(());
+        }
+        let Some(save) = self.nodes[node].saving.take() else {
+            return Ok(());
+        };
+        self.record(Step::SaveDone { node });
+        self.save(node, &save.state)?;
+        if !self.emit(node, &save.events, &save.messages)? {
+            return Ok(());
+        }
+        self.drain(node)?;
+        self.reschedule(node);
+        Ok(())
+    }
+
+    /// A peer sends what an honest one never would: any term (0, jumps, `MAX_TERM` and
+    /// beyond), TimeoutNow from a node that does not lead, grants never asked for, or a
+    /// replay of an old message. The machine is handed the message directly, as a sans-IO
+    /// user could, so its own checks are what stands in the way.
+    fn inject_hostile(&mut self) -> Check {
+        let n = self.nodes.len();
+        if n < 2 {
+            return Ok(());
+        }
+        if self.rng.random_bool(0.25) && !self.sent.is_empty() {
+            let (from, to, bytes) = self.sent[self.rng.random_range(0..self.sent.len())].clone();
+            self.record(Step::Replay { from, to });
+            return self.deliver(from, to, bytes);
+        }
+        let to = self.random_node();
+        let from = (to + self.rng.random_range(1..n)) % n;
+        let target = &self.nodes[to];
+        let Some(machine) = target
+            .machine
+            .as_ref()
+            .filter(|m| !m.is_stopped() && !target.paused)
+        else {
+            return Ok(());
+        };
+        let (term, leader) = (machine.term(), machine.leader().map(str::to_owned));
+        let (term, body) = match self.rng.random_range(0..4) {
+            0 => {
+                let bodies = [
+                    Body::Heartbeat,
+                    Body::HeartbeatReply,
+                    Body::PreVote,
+                    Body::Vote { transfer: false },
+                    Body::Vote { transfer: true },
+                    Body::VoteReply { granted: false },
+                    Body::PreVoteReply { granted: false },
+                    Body::TimeoutNow,
+                ];
+                let body = bodies[self.rng.random_range(0..bodies.len())];
+                (self.hostile_term(term), body)
+            }
+            1 if leader.as_deref() != Some(self.nodes[from].id.as_str()) => {
+                (term, Body::TimeoutNow)
+            }
+            2 => {
+                // A grant for a term this node never asked about (its campaign term is
+                // `term`, its pre-vote term `term + 1`).
+                let other = match self.rng.random_range(0..3) {
+                    0 => term.saturating_sub(1),
+                    1 => term + 2,
+                    _ => self.hostile_term(term),
+                };
+                if self.rng.random_bool(0.5) && other != term {
+                    (other, Body::VoteReply { granted: true })
+                } else if other != term + 1 {
+                    (other, Body::PreVoteReply { granted: true })
+                } else {
+                    return Ok(());
+                }
+            }
+            _ => (self.hostile_term(term), Body::Heartbeat),
+        };
+        let msg = Envelope {
+            cluster: "sim".into(),
+            from: self.nodes[from].id.clone(),
+            to: self.nodes[to].id.clone(),
+            term,
+            body,
+        };
+        self.record(Step::Hostile {
+            from,
+            to,
+            term,
+            body,
+        });
+        self.checker.on_hostile(term);
+        let n = &mut self.nodes[to];
+        let local = n.clock.local(self.now);
+        let machine = n.machine.as_mut().expect("checked above");
+        let before = Before::of(machine);
+        let accepted = machine.step(local, msg.clone()).is_ok();
+        self.checker.after_step(
+            to,
+            before,
+            accepted.then_some(&msg),
+            self.nodes[to].machine.as_ref().expect("running"),
+        )?;
+        self.drain(to)
+    }
+
+    /// Terms a hostile peer likes: stale, equal, one up, far up, at and beyond the limits.
+    fn hostile_term(&mut self, term: u64) -> u64 {
+        use crate::message::{MAX_TERM, MAX_TERM_JUMP};
+        match self.rng.random_range(0..20) {
+            0..2 => 0,
+            2..4 => term,
+            4..6 => term + 1,
+            6..9 => term + self.rng.random_range(2..100),
+            9..12 => term + (1 << 20),
+            // The largest jump a node takes: rarer, as it can leave nodes too far apart
+            // for liveness to be promised (see `liveness_promised`).
+            12 => term + MAX_TERM_JUMP,
+            13..15 => term + MAX_TERM_JUMP + 1,
+            15..17 => MAX_TERM - self.rng.random_range(0..3),
+            17 => MAX_TERM + 1,
+            _ => u64::MAX,
+        }
     }
 
     fn transmit(&mut self, from: usize, to: usize, delay: Duration, bytes: Vec<u8>) {
@@ -837,7 +1201,25 @@ impl<'t> Simulation<'t> {
             self.start(node)?;
             self.resume(node)?;
         }
+        self.report.liveness_checked = self.liveness_promised();
         Ok(())
+    }
+
+    /// Whether the cluster is promised to elect again after healing (docs/design.md, "Hostile
+    /// terms"): always without hostile input; after it, when no two nodes' terms are so far
+    /// apart that the next elections could carry them past `MAX_TERM_JUMP`, where nodes
+    /// refuse each other's terms.
+    fn liveness_promised(&self) -> bool {
+        if self.swarm.hostile_every.is_none() {
+            return true;
+        }
+        let terms = self.nodes.iter().map(|n| {
+            n.machine
+                .as_ref()
+                .map_or(n.durable.term, |m| m.term().max(n.durable.term))
+        });
+        let (low, high) = terms.fold((u64::MAX, 0), |(lo, hi), t| (lo.min(t), hi.max(t)));
+        high - low <= crate::message::MAX_TERM_JUMP / 2
     }
 
     /// After healing: one leader known by all within 10 x the maximum election timeout, then
@@ -855,6 +1237,11 @@ impl<'t> Simulation<'t> {
                         until: self.now + self.max_election_timeout() * 20,
                     };
                     Ok(None)
+                } else if self.now > deadline && !self.report.liveness_checked {
+                    // Safety was checked all along; liveness was not promised for this run.
+                    self.report.trace_hash = self.hash.finish();
+                    self.report.leaders_elected = self.checker.leaders_elected();
+                    Ok(Some(self.report.clone()))
                 } else if self.now > deadline {
                     Err(format!(
                         "no leader known by all nodes {:?} after healing",

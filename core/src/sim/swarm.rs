@@ -23,6 +23,14 @@ pub(super) struct Swarm {
     /// Mean time between two faults.
     pub fault_every: Duration,
     pub drift_ppm: i64,
+    /// Mean time between two hostile messages from a peer (forged terms, TimeoutNow from a
+    /// non-leader, grants never asked for, replays), or `None`.
+    pub hostile_every: Option<Duration>,
+    /// Chance that a save fails (the node stops, as a real driver stops it).
+    pub save_error: f64,
+    /// Chance that a save is slow: it takes up to one election timeout, while messages keep
+    /// arriving; a crash may strike while it is in flight.
+    pub slow_save: f64,
 }
 
 impl Swarm {
@@ -75,6 +83,19 @@ impl Swarm {
                 rng.random_range(0..100_000)
             } else {
                 0
+            },
+            hostile_every: rng
+                .random_bool(0.3)
+                .then(|| election_timeout.mul_f64(rng.random_range(0.05..3.0))),
+            save_error: if rng.random_bool(0.3) {
+                rng.random_range(0.0..0.05)
+            } else {
+                0.0
+            },
+            slow_save: if rng.random_bool(0.4) {
+                rng.random_range(0.0..0.5)
+            } else {
+                0.0
             },
         }
     }
