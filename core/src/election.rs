@@ -15,7 +15,7 @@ use tracing::Instrument;
 
 use crate::config::{Config, ConfigError};
 use crate::message::Envelope;
-use crate::runtime::{NodeBuilder, Outbox, drive};
+use crate::runtime::{NodeBuilder, Outbox, run_node};
 use crate::seed::{Message, Node};
 use crate::storage::Storage;
 
@@ -87,7 +87,9 @@ impl<T: Node<NodeType = T> + Send + Sync + 'static> RaftElectionState<T> {
             heartbeat_interval: Duration::from_millis(heartbeat_interval),
             message_timeout: Duration::from_millis(message_timeout),
             min_nodes: min_node + 1,
-            max_nodes: Some(max_node.saturating_add(1)),
+            // 0.4 never enforced `max_node`: a node that refused a peer would count its
+            // majorities over another peer set than the others. Accepted as a hint only.
+            max_nodes: None,
             ..Config::default()
         };
         config.validate()?;
@@ -156,7 +158,7 @@ pub async fn raft_election<T: Node<NodeType = T> + Send + Sync + 'static>(
     if let Some(storage) = storage {
         builder = builder.storage_box(storage);
     }
-    let (shared, storage) = match builder.prepare() {
+    let shared = match builder.prepare() {
         Ok(prepared) => prepared,
         Err(e) => {
             tracing::error!(node = %self_id, error = %e, "cannot start the election");
@@ -184,7 +186,7 @@ pub async fn raft_election<T: Node<NodeType = T> + Send + Sync + 'static>(
         self_id: self_id.clone(),
         peers: known.clone(),
     };
-    let driver = drive(shared.clone(), storage, outbox, stop);
+    let driver = run_node(shared.clone(), outbox, stop);
     let inbox = async {
         while let Some(msg) = incoming.recv().await {
             match msg {

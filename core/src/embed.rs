@@ -19,7 +19,7 @@ use tokio::sync::oneshot;
 
 use crate::error::Error;
 use crate::machine::Status;
-use crate::runtime::{BytesOutbox, LeaderChange, NodeBuilder, Shared, Transport, drive};
+use crate::runtime::{BytesOutbox, LeaderChange, NodeBuilder, Shared, Transport, run_node};
 
 /// What a node calls back into the application with. Both methods must return quickly: hand
 /// the bytes to a socket or a queue, note the change; never wait on the node itself.
@@ -28,10 +28,19 @@ pub trait Callbacks: Send + 'static {
     fn send(&mut self, to: &str, message: &[u8]);
     /// The leader this node knows changed (`leader` is `None` when it knows none).
     fn leader_changed(&mut self, change: &LeaderChange);
+    /// The node stopped, after its last leader change (which names no leader): `failure`
+    /// says why when it stopped by itself (a failed save, an internal error), and is `None`
+    /// when it was closed or removed from its cluster. Called once, last.
+    fn stopped(&mut self, failure: Option<&Error>) {
+        let _ = failure;
+    }
 }
 
 static WORKER_THREADS: AtomicUsize = AtomicUsize::new(0);
 static RUNTIME: OnceLock<Runtime> = OnceLock::new();
+/// Held while the runtime starts and while its thread count is set, so that a setting either
+/// takes effect or fails with [`Error::RuntimeStarted`]: never "OK" and ignored.
+static STARTING: Mutex<()> = Mutex::new(());
 
 /// Sets the number of worker threads of the process-wide runtime (default: 2). Must be called
 /// before the first node starts; afterwards it fails with [`Error::RuntimeStarted`].
@@ -42,16 +51,21 @@ pub fn set_worker_threads(threads: usize) -> Result<(), Error> {
             reason: "must be at least 1".into(),
         }));
     }
-    WORKER_THREADS.store(threads, Ordering::SeqCst);
+    let _starting = STARTING.lock().unwrap_or_else(|p| p.into_inner());
     if RUNTIME.get().is_some() {
         return Err(Error::RuntimeStarted);
     }
+    WORKER_THREADS.store(threads, Ordering::SeqCst);
     Ok(())
 }
 
 /// The process-wide runtime. It lives as long as the process, so it is never dropped from
 /// one of its own threads.
 pub fn runtime() -> &'static Runtime {
+    if let Some(runtime) = RUNTIME.get() {
+        return runtime;
+    }
+    let _starting = STARTING.lock().unwrap_or_else(|p| p.into_inner());
     RUNTIME.get_or_init(|| {
         let threads = match WORKER_THREADS.load(Ordering::SeqCst) {
             0 => 2,
@@ -149,6 +163,17 @@ impl Done {
     }
 }
 
+/// Drops the callbacks and signals [`Done`] when dropped: at the end of a node's last task,
+/// or when that task is dropped or unwinds.
+struct FinishOnDrop(Arc<Dispatch>, Arc<Done>);
+
+impl Drop for FinishOnDrop {
+    fn drop(&mut self) {
+        self.0.finish();
+        self.1.signal();
+    }
+}
+
 /// A running node that talks to the application through [`Callbacks`].
 pub struct EmbeddedNode {
     shared: Arc<Shared>,
@@ -162,7 +187,7 @@ impl EmbeddedNode {
     pub fn start(builder: NodeBuilder, callbacks: impl Callbacks) -> Result<Self, Error> {
         let runtime = runtime();
         let _entered = runtime.enter();
-        let (shared, storage) = builder.prepare()?;
+        let shared = builder.prepare()?;
         let dispatch = Arc::new(Dispatch {
             callbacks: Mutex::new(Some(Box::new(callbacks))),
             closed: AtomicBool::new(false),
@@ -171,30 +196,30 @@ impl EmbeddedNode {
         let done = Arc::new(Done::default());
         let mut changes = shared.subscribe();
         let events = {
-            let dispatch = dispatch.clone();
+            let (dispatch, shared) = (dispatch.clone(), shared.clone());
             runtime.spawn(async move {
                 while let Some(change) = changes.recv().await {
                     dispatch.call(|cb| cb.leader_changed(&change));
                 }
+                let failure = shared.failure();
+                dispatch.call(|cb| cb.stopped(failure.as_ref()));
             })
         };
         let span = tracing::info_span!("almost_raft", node = %shared.machine().id());
-        let driver = drive(
+        let driver = run_node(
             shared.clone(),
-            storage,
             BytesOutbox(DispatchTransport(dispatch.clone())),
             stopped,
         );
         {
-            let (dispatch, done) = (dispatch.clone(), done.clone());
+            // Whatever happens to this task, close() must not wait forever.
+            let finish = FinishOnDrop(dispatch.clone(), done.clone());
             runtime.spawn(tracing::Instrument::instrument(
                 async move {
-                    if let Err(e) = driver.await {
-                        tracing::error!(error = %e, "node stopped");
-                    }
+                    // A failure is logged and reported by `run_node` and `Callbacks::stopped`.
+                    let _ = driver.await;
                     let _ = events.await; // every event published is delivered first
-                    dispatch.finish();
-                    done.signal();
+                    drop(finish);
                 },
                 span,
             ));
@@ -248,8 +273,15 @@ impl EmbeddedNode {
         Ok(self.shared.status())
     }
 
+    /// Whether `close()` was called. A node can also stop by itself (a failed save, an
+    /// internal error, removal from its cluster): its status then says `stopped`.
     pub fn is_closed(&self) -> bool {
         self.check_open().is_err()
+    }
+
+    /// Why the node stopped by itself, if it did (see [`crate::NodeHandle::failure`]).
+    pub fn failure(&self) -> Option<Error> {
+        self.shared.failure()
     }
 
     /// Stops the node; a leader hands leadership over first. Waits until no callback runs and

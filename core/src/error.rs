@@ -39,8 +39,10 @@ pub enum Error {
     TooManyNodes { max: usize },
     #[error("only the leader can do this; the leader is {leader:?}")]
     NotLeader { leader: Option<NodeId> },
-    #[error("there is no peer to hand leadership to")]
+    #[error("there is no peer to hand leadership to (none has answered in this term)")]
     NoPeers,
+    #[error("internal error (a bug in almost-raft): {0}")]
+    Internal(String),
 }
 
 /// The kind of an [`Error`], the same in every language: a C result code, a Python exception
@@ -60,6 +62,8 @@ pub enum ErrorKind {
     /// The node was closed, or stopped (removed from its cluster, or failed to save).
     Closed,
     Runtime,
+    /// A bug in almost-raft (a panic inside it); the node stopped.
+    Internal,
 }
 
 impl ErrorKind {
@@ -78,6 +82,7 @@ impl ErrorKind {
             ErrorKind::Storage => "STORAGE",
             ErrorKind::Closed => "CLOSED",
             ErrorKind::Runtime => "RUNTIME",
+            ErrorKind::Internal => "INTERNAL",
         }
     }
 }
@@ -97,6 +102,7 @@ impl Error {
             Error::TooManyNodes { .. } => ErrorKind::TooManyNodes,
             Error::NotLeader { .. } => ErrorKind::NotLeader,
             Error::NoPeers => ErrorKind::NoPeers,
+            Error::Internal(_) => ErrorKind::Internal,
         }
     }
 }

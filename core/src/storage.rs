@@ -4,7 +4,7 @@
 //! its vote can vote twice in one term, and two leaders can be elected. They are saved as one
 //! record, before any message that depends on them is sent.
 
-use std::fs::{self, File};
+use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
@@ -35,6 +35,10 @@ pub enum StorageError {
     Failed { reason: String },
     #[error("voted_for is {len} bytes long; the limit is {MAX_ID_LEN}")]
     IdTooLong { len: usize },
+    #[error(
+        "state file {path} is in use by another node (its lock {lock} is held, by this process or another); two nodes on one state file could vote twice in a term"
+    )]
+    Locked { path: PathBuf, lock: PathBuf },
 }
 
 /// Where a node keeps its hard state. `save` returns only once the state is durable.
@@ -83,9 +87,22 @@ impl Storage for MemStorage {
 
 /// Keeps the hard state in one small file, replaced atomically: the new state is written to a
 /// temporary file, synced, renamed over the old one, and the directory is synced.
-#[derive(Debug, Clone)]
+///
+/// The first `load` (or `save`) takes an exclusive lock on `<path>.lock`, held until the
+/// storage is dropped: a second node on the same file, in this process or another, fails at
+/// start with [`StorageError::Locked`] instead of voting with a state the first one is about
+/// to replace. The lock also checks, at start, that the file's directory exists and is
+/// writable. A clone does not share the lock.
+#[derive(Debug)]
 pub struct FileStorage {
     path: PathBuf,
+    lock: Option<File>,
+}
+
+impl Clone for FileStorage {
+    fn clone(&self) -> Self {
+        FileStorage::new(&self.path)
+    }
 }
 
 const MAGIC: &[u8; 8] = b"ALRAFTHS";
@@ -94,7 +111,41 @@ const FORMAT_VERSION: u8 = 1;
 impl FileStorage {
     /// Uses the file at `path`; it need not exist yet, but its directory must.
     pub fn new(path: impl Into<PathBuf>) -> Self {
-        FileStorage { path: path.into() }
+        FileStorage {
+            path: path.into(),
+            lock: None,
+        }
+    }
+
+    /// The lock file beside the state file.
+    pub fn lock_path(&self) -> PathBuf {
+        let mut name = self.path.file_name().unwrap_or_default().to_os_string();
+        name.push(".lock");
+        self.path.with_file_name(name)
+    }
+
+    fn lock(&mut self) -> Result<(), StorageError> {
+        if self.lock.is_some() {
+            return Ok(());
+        }
+        let lock_path = self.lock_path();
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(self.io_error("create the lock file of"))?;
+        match file.try_lock() {
+            Ok(()) => {
+                self.lock = Some(file);
+                Ok(())
+            }
+            Err(TryLockError::WouldBlock) => Err(StorageError::Locked {
+                path: self.path.clone(),
+                lock: lock_path,
+            }),
+            Err(TryLockError::Error(e)) => Err(self.io_error("lock")(e)),
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -126,6 +177,7 @@ impl FileStorage {
 
 impl Storage for FileStorage {
     fn load(&mut self) -> Result<HardState, StorageError> {
+        self.lock()?;
         match fs::read(&self.path) {
             Ok(bytes) => decode_state(&bytes).map_err(|reason| self.corrupt(reason)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(HardState::default()),
@@ -134,6 +186,7 @@ impl Storage for FileStorage {
     }
 
     fn save(&mut self, state: &HardState) -> Result<(), StorageError> {
+        self.lock()?;
         let bytes = encode_state(state)?;
         let temp = self.temp_path();
         let mut file = File::create(&temp).map_err(self.io_error("create temporary file for"))?;
@@ -223,7 +276,7 @@ mod tests {
             state(u64::MAX, Some(&"x".repeat(255))),
         ] {
             storage.save(&s).unwrap();
-            assert_eq!(FileStorage::new(storage.path()).load().unwrap(), s);
+            assert_eq!(decode_state(&fs::read(storage.path()).unwrap()).unwrap(), s);
         }
         assert!(
             !storage.temp_path().exists(),
@@ -267,6 +320,37 @@ mod tests {
             .save(&state(1, None))
             .unwrap_err();
         assert!(matches!(err, StorageError::Io { .. }), "{err}");
+    }
+
+    #[test]
+    fn a_second_storage_on_a_locked_file_is_refused_until_the_first_is_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state");
+        let mut first = FileStorage::new(&path);
+        first.load().unwrap();
+        for mut second in [FileStorage::new(&path), first.clone()] {
+            let err = second.load().unwrap_err();
+            assert!(matches!(err, StorageError::Locked { .. }), "{err}");
+            assert!(
+                err.to_string().contains(&path.display().to_string()),
+                "{err}"
+            );
+            assert!(second.save(&state(1, None)).is_err(), "nor may it save");
+        }
+        drop(first);
+        FileStorage::new(&path).load().unwrap();
+    }
+
+    #[test]
+    fn a_missing_directory_fails_at_load_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("no-such-dir/state");
+        let err = FileStorage::new(&path).load().unwrap_err();
+        assert!(matches!(err, StorageError::Io { .. }), "{err}");
+        assert!(
+            err.to_string().contains(&path.display().to_string()),
+            "{err}"
+        );
     }
 
     #[test]

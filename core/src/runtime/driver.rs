@@ -1,5 +1,5 @@
-//! The task that runs one node: it owns the storage and the send queues, sleeps until the
-//! machine's next deadline or the next input, saves before it sends, then delivers events.
+//! The task that runs one node: it sleeps until the machine's next deadline or the next
+//! input, saves before it sends, then delivers events.
 
 use std::sync::Arc;
 
@@ -9,13 +9,49 @@ use super::outbox::{Outbox, PeerQueues};
 use super::shared::Shared;
 use crate::error::Error;
 use crate::machine::Role;
-use crate::storage::{HardState, MemStorage, Storage, StorageError};
+use crate::storage::{HardState, StorageError};
+
+/// Runs the node like [`drive`], and contains a panic inside it: the node then stops as if a
+/// save had failed (no leader, the reason recorded, streams end) instead of hanging whoever
+/// waits for it. Dropping this future stops the node, and waits for a save in flight.
+pub(crate) async fn run_node<O: Outbox>(
+    shared: Arc<Shared>,
+    outbox: O,
+    stop: oneshot::Receiver<bool>,
+) -> Result<(), Error> {
+    let task = tokio::spawn(drive(shared.clone(), outbox, stop));
+    let _stop_on_drop = StopOnDrop(task.abort_handle(), shared.clone());
+    match task.await {
+        Ok(result) => result,
+        Err(e) if e.is_panic() => {
+            let payload = e.into_panic();
+            let what = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic".into());
+            let error = Error::Internal(format!("the node's driver panicked: {what}"));
+            shared.fail(error.clone());
+            Err(error)
+        }
+        Err(_) => Err(Error::Closed),
+    }
+}
+
+/// Stops the driver task and releases the storage when its owner goes away.
+struct StopOnDrop(tokio::task::AbortHandle, Arc<Shared>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+        self.1.storage.release();
+    }
+}
 
 /// Runs the node until it is removed from its cluster, fails to save, or `stop` fires (or its
 /// sender is dropped). With `stop` set to `true`, a leader hands over before it goes.
 pub(crate) async fn drive<O: Outbox>(
     shared: Arc<Shared>,
-    mut storage: Box<dyn Storage>,
     outbox: O,
     mut stop: oneshot::Receiver<bool>,
 ) -> Result<(), Error> {
@@ -23,7 +59,7 @@ pub(crate) async fn drive<O: Outbox>(
     let mut queues = PeerQueues::new(outbox, message_timeout);
     let mut handover = false;
     let result = loop {
-        if let Err(e) = step(&shared, &mut storage, &mut queues).await {
+        if let Err(e) = step(&shared, &mut queues).await {
             break Err(e);
         }
         let (deadline, pending, stopped) = {
@@ -52,9 +88,13 @@ pub(crate) async fn drive<O: Outbox>(
         }
     };
     if result.is_ok() && handover {
-        hand_over(&shared, &mut storage, &mut queues).await;
+        hand_over(&shared, &mut queues).await;
     }
-    shared.close(result.clone().err());
+    shared.storage.release();
+    match &result {
+        Ok(()) => shared.close(None),
+        Err(e) => shared.fail(e.clone()),
+    }
     queues
         .flush(if handover {
             message_timeout
@@ -66,23 +106,18 @@ pub(crate) async fn drive<O: Outbox>(
 }
 
 /// Handles one round of the machine's output: timeouts due, then save, send, publish.
-async fn step<O: Outbox>(
-    shared: &Shared,
-    storage: &mut Box<dyn Storage>,
-    queues: &mut PeerQueues<O>,
-) -> Result<(), Error> {
+async fn step<O: Outbox>(shared: &Arc<Shared>, queues: &mut PeerQueues<O>) -> Result<(), Error> {
     let ready = {
         let mut m = shared.machine();
         let now = shared.now();
         if m.next_deadline().is_some_and(|d| d <= now) {
             m.handle_timeout(now);
         }
+        queues.forget_peers_not_in(m.peers());
         m.ready()
     };
     if let Some(state) = &ready.hard_state {
-        save(storage, state).await.inspect_err(
-            |e| tracing::error!(error = %e, "cannot save the term and vote: stopping"),
-        )?;
+        save(shared, state).await?;
         shared.machine().persisted(shared.now(), state);
     }
     for msg in ready.messages {
@@ -92,12 +127,9 @@ async fn step<O: Outbox>(
     Ok(())
 }
 
-/// A leader that stops hands leadership to its most responsive peer first (thesis §3.10).
-async fn hand_over<O: Outbox>(
-    shared: &Shared,
-    storage: &mut Box<dyn Storage>,
-    queues: &mut PeerQueues<O>,
-) {
+/// A leader that stops hands leadership to its most responsive peer first (thesis §3.10):
+/// only to a peer that answered in the current term; with none, it stops without handover.
+async fn hand_over<O: Outbox>(shared: &Arc<Shared>, queues: &mut PeerQueues<O>) {
     let target = {
         let mut m = shared.machine();
         if m.role() != Role::Leader {
@@ -109,19 +141,24 @@ async fn hand_over<O: Outbox>(
         Ok(to) => tracing::info!(%to, "shutting down: leadership handed over"),
         Err(e) => tracing::info!(error = %e, "shutting down without handover"),
     }
-    let _ = step(shared, storage, queues).await;
+    let _ = step(shared, queues).await;
 }
 
-/// Saves durably; file storage runs on a blocking thread so the runtime never waits on fsync.
-async fn save(storage: &mut Box<dyn Storage>, state: &HardState) -> Result<(), Error> {
-    if !storage.blocks() {
-        return Ok(storage.save(state)?);
+/// Saves durably; a storage that blocks (a file) saves on a blocking thread, so the runtime
+/// never waits on fsync. That thread gives the storage back even if this future is dropped.
+async fn save(shared: &Arc<Shared>, state: &HardState) -> Result<(), Error> {
+    let blocks = shared.storage.blocks();
+    let mut storage = shared.storage.begin_save()?;
+    if !blocks {
+        let result = storage.save(state);
+        shared.storage.end_save(storage);
+        return Ok(result?);
     }
-    let mut owned = std::mem::replace(storage, Box::new(MemStorage::new()));
-    let state = state.clone();
-    let (owned, result) = tokio::task::spawn_blocking(move || {
-        let result = owned.save(&state);
-        (owned, result)
+    let (owner, state) = (shared.clone(), state.clone());
+    let result = tokio::task::spawn_blocking(move || {
+        let result = storage.save(&state);
+        owner.storage.end_save(storage);
+        result
     })
     .await
     .map_err(|e| {
@@ -129,6 +166,5 @@ async fn save(storage: &mut Box<dyn Storage>, state: &HardState) -> Result<(), E
             reason: format!("save panicked: {e}"),
         })
     })?;
-    *storage = owned;
     Ok(result?)
 }

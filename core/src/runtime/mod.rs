@@ -20,9 +20,11 @@
 //! # Ok(()) }
 //! ```
 
+mod changes;
 mod driver;
 mod outbox;
 mod shared;
+mod slot;
 
 use std::future::Future;
 use std::io;
@@ -30,7 +32,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
@@ -41,7 +43,9 @@ use crate::id::NodeId;
 use crate::machine::{Machine, Role, Status};
 use crate::message::Envelope;
 use crate::storage::{FileStorage, MemStorage, Storage};
-pub(crate) use driver::drive;
+pub(crate) use changes::ChangeReceiver;
+pub use changes::MAX_UNREAD_CHANGES;
+pub(crate) use driver::run_node;
 pub(crate) use outbox::Outbox;
 pub use shared::LeaderChange;
 pub(crate) use shared::Shared;
@@ -180,12 +184,11 @@ impl NodeBuilder {
         transport: impl Transport,
     ) -> Result<NodeHandle, Error> {
         let _entered = runtime.enter();
-        let (shared, storage) = self.prepare()?;
+        let shared = self.prepare()?;
         let (stop, stopped) = oneshot::channel();
         let span = tracing::info_span!("almost_raft", node = %shared.machine().id());
-        let task = runtime.spawn(
-            drive(shared.clone(), storage, BytesOutbox(transport), stopped).instrument(span),
-        );
+        let task = runtime
+            .spawn(run_node(shared.clone(), BytesOutbox(transport), stopped).instrument(span));
         Ok(NodeHandle {
             shared,
             stop: Some(stop),
@@ -193,8 +196,24 @@ impl NodeBuilder {
         })
     }
 
-    /// Validates everything and loads the saved state: the machine, ready to be driven.
-    pub(crate) fn prepare(self) -> Result<(Arc<Shared>, Box<dyn Storage>), Error> {
+    /// Validates everything and loads the saved state (taking the state file's lock): the
+    /// machine, ready to be driven.
+    pub(crate) fn prepare(self) -> Result<Arc<Shared>, Error> {
+        self.config.validate()?;
+        let voters = self
+            .peers
+            .iter()
+            .collect::<std::collections::BTreeSet<_>>()
+            .len()
+            + 1;
+        if voters < self.config.min_nodes {
+            tracing::warn!(
+                node = %self.id,
+                voters,
+                min_nodes = self.config.min_nodes,
+                "this node knows too few peers to reach min_nodes: no election starts until more are added"
+            );
+        }
         let mut storage = self.storage.unwrap_or_else(|| Box::new(MemStorage::new()));
         let state = storage.load()?;
         let origin = tokio::time::Instant::now();
@@ -203,7 +222,7 @@ impl NodeBuilder {
         for peer in &self.peers {
             machine.add_peer(Duration::ZERO, peer)?;
         }
-        Ok((Arc::new(Shared::new(machine, origin)), storage))
+        Ok(Arc::new(Shared::new(machine, origin, storage)))
     }
 }
 
@@ -256,15 +275,25 @@ impl NodeHandle {
         self.shared.status().role == Role::Leader
     }
 
-    /// Every change of leader from now on, starting with the current state; nothing is lost
-    /// (the stream buffers what is not read yet). It ends when the node stops.
+    /// Why the node stopped by itself, if it did: a save that failed ([`Error::Storage`]) or
+    /// an internal error ([`Error::Internal`]). It then reports no leader, its status says
+    /// `stopped`, its streams end, and every other call fails with [`Error::Closed`].
+    pub fn failure(&self) -> Option<Error> {
+        self.shared.failure()
+    }
+
+    /// Every change of leader from now on, starting with the current state, in order. It
+    /// ends when the node stops, after a last change with no leader. A reader that falls
+    /// more than [`MAX_UNREAD_CHANGES`] behind skips the oldest changes it has not read,
+    /// never the latest: the last change it reads is always the node's final state.
     pub fn leader_changes(&self) -> LeaderChanges {
         LeaderChanges {
             rx: self.shared.subscribe(),
         }
     }
 
-    /// Waits until a leader is known, and returns it.
+    /// Waits until a leader is known, and returns it. Fails with the reason the node stopped
+    /// ([`NodeHandle::failure`]), or [`Error::Closed`], if it stops first.
     pub async fn wait_for_leader(&self) -> Result<LeaderChange, Error> {
         let mut changes = self.leader_changes();
         while let Some(change) = changes.next().await {
@@ -272,7 +301,7 @@ impl NodeHandle {
                 return Ok(change);
             }
         }
-        Err(Error::Closed)
+        Err(self.failure().unwrap_or(Error::Closed))
     }
 
     /// Stops the node. A leader first hands leadership to its most responsive peer, so the
@@ -289,9 +318,13 @@ impl NodeHandle {
 }
 
 impl Drop for NodeHandle {
+    /// Stops the node at once, without handover. A save in flight is waited for (one fsync)
+    /// and the state file's lock is released before this returns, so a node restarted on
+    /// the same file right after starts from what was really saved.
     fn drop(&mut self) {
         if let Some(task) = self.task.take() {
             task.abort();
+            self.shared.storage.release();
             self.shared.close(None);
         }
     }
@@ -299,7 +332,7 @@ impl Drop for NodeHandle {
 
 /// Leader changes of one node, in order. See [`NodeHandle::leader_changes`].
 pub struct LeaderChanges {
-    rx: mpsc::UnboundedReceiver<LeaderChange>,
+    rx: ChangeReceiver,
 }
 
 impl LeaderChanges {
@@ -310,6 +343,11 @@ impl LeaderChanges {
 
     /// The next change if one is waiting, without waiting.
     pub fn try_next(&mut self) -> Option<LeaderChange> {
-        self.rx.try_recv().ok()
+        self.rx.try_recv()
+    }
+
+    /// How many changes this reader skipped because it fell behind.
+    pub fn skipped(&self) -> u64 {
+        self.rx.skipped()
     }
 }

@@ -39,15 +39,40 @@ impl<O: Outbox> PeerQueues<O> {
     }
 
     pub(crate) fn send(&mut self, msg: Envelope) {
-        let queue = self.queues.entry(msg.to.clone()).or_insert_with(|| {
+        let to = msg.to.clone();
+        let msg = match self.queue(&to).try_send(msg) {
+            Ok(()) => return,
+            Err(mpsc::error::TrySendError::Full(msg)) => {
+                tracing::debug!(to = %msg.to, "send queue full: message dropped");
+                return;
+            }
+            Err(mpsc::error::TrySendError::Closed(msg)) => msg,
+        };
+        // The peer's send task ended: only a panic in the application's send does that.
+        // Start a new one, so that one bad send does not mute the peer for good.
+        tracing::warn!(%to, "a send to this peer panicked: its send task restarts");
+        self.queues.remove(&to);
+        let _ = self.queue(&to).try_send(msg);
+    }
+
+    fn queue(&mut self, to: &str) -> &mpsc::Sender<Envelope> {
+        self.queues.entry(to.to_owned()).or_insert_with(|| {
             let (tx, rx) = mpsc::channel(QUEUE_PER_PEER);
             self.tasks
                 .spawn(deliver(self.outbox.clone(), rx, self.timeout));
             tx
-        });
-        if let Err(e) = queue.try_send(msg) {
-            tracing::debug!(to = %e.into_inner().to, "send queue full: message dropped");
+        })
+    }
+
+    /// Drops the queues (and so ends the send tasks) of peers that were removed.
+    pub(crate) fn forget_peers_not_in<'a>(&mut self, peers: impl Iterator<Item = &'a str>) {
+        if self.queues.is_empty() {
+            return;
         }
+        let peers: std::collections::BTreeSet<&str> = peers.collect();
+        self.queues.retain(|id, _| peers.contains(id.as_str()));
+        // Collect the tasks that ended, so that the set does not grow with every restart.
+        while self.tasks.try_join_next().is_some() {}
     }
 
     /// Gives queued messages up to `within` to leave, then stops every send task.

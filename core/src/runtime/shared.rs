@@ -5,14 +5,15 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use tokio::sync::Notify;
-use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 use tokio::time::Instant;
 
+use super::changes::{ChangeReceiver, ChangeSender, change_channel};
+use super::slot::StorageSlot;
 use crate::codec::decode;
 use crate::error::Error;
 use crate::id::NodeId;
 use crate::machine::{Event, Machine, Role, Status};
-use crate::storage::HardState;
+use crate::storage::{HardState, Storage};
 
 /// A change of leader as the application sees it: `term` is the fencing token.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -27,8 +28,8 @@ struct Published {
     role: Role,
     leader: LeaderChange,
     voted_for: Option<NodeId>,
-    subscribers: Vec<UnboundedSender<LeaderChange>>,
-    /// Set when the node stopped because of an error (a failed save).
+    subscribers: Vec<ChangeSender>,
+    /// Set when the node stopped by itself because of an error (a failed save, a panic).
     failure: Option<Error>,
 }
 
@@ -39,9 +40,10 @@ pub(crate) struct Shared {
     pub(crate) wake: Notify,
     published: Mutex<Published>,
     closed: AtomicBool,
+    pub(crate) storage: StorageSlot,
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic elsewhere cannot leave these in a state worse than what they hold.
     mutex
         .lock()
@@ -49,7 +51,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Shared {
-    pub(crate) fn new(machine: Machine, origin: Instant) -> Self {
+    pub(crate) fn new(machine: Machine, origin: Instant, storage: Box<dyn Storage>) -> Self {
         let published = Published {
             role: machine.role(),
             leader: LeaderChange {
@@ -66,6 +68,7 @@ impl Shared {
             wake: Notify::new(),
             published: Mutex::new(published),
             closed: AtomicBool::new(false),
+            storage: StorageSlot::new(storage),
         }
     }
 
@@ -82,16 +85,15 @@ impl Shared {
         self.closed.load(Ordering::Acquire)
     }
 
-    /// Runs `f` on the machine, then wakes the driver to handle what it produced.
+    /// Runs `f` on the machine, then wakes the driver to handle what it produced. Once the
+    /// node has stopped, for whatever reason, every call fails with [`Error::Closed`]; why it
+    /// stopped is [`Shared::failure`].
     pub(crate) fn with_machine<R>(
         &self,
         f: impl FnOnce(&mut Machine, Duration) -> Result<R, Error>,
     ) -> Result<R, Error> {
         if self.is_closed() {
-            return Err(lock(&self.published)
-                .failure
-                .clone()
-                .unwrap_or(Error::Closed));
+            return Err(Error::Closed);
         }
         let result = f(&mut lock(&self.machine), self.now());
         self.wake.notify_one();
@@ -124,11 +126,17 @@ impl Shared {
         lock(&self.published).leader.clone()
     }
 
-    /// A stream of leader changes that starts with the current state and loses nothing.
-    pub(crate) fn subscribe(&self) -> UnboundedReceiver<LeaderChange> {
-        let (tx, rx) = unbounded_channel();
+    /// Why the node stopped by itself (a failed save, an internal error), if it did.
+    pub(crate) fn failure(&self) -> Option<Error> {
+        lock(&self.published).failure.clone()
+    }
+
+    /// A stream of leader changes that starts with the current state; bounded and coalescing
+    /// (see [`super::changes`]).
+    pub(crate) fn subscribe(&self) -> ChangeReceiver {
+        let (tx, rx) = change_channel();
         let mut published = lock(&self.published);
-        let _ = tx.send(published.leader.clone());
+        tx.send(published.leader.clone());
         if !self.is_closed() {
             published.subscribers.push(tx);
         }
@@ -151,13 +159,24 @@ impl Shared {
                         term: *term,
                     };
                     published.leader = change.clone();
-                    published
-                        .subscribers
-                        .retain(|s| s.send(change.clone()).is_ok());
+                    published.subscribers.retain(|s| s.send(change.clone()));
                 }
                 Event::Stopped => {}
             }
         }
+    }
+
+    /// Stops the node because of `error`: the machine stops, the application is told (no
+    /// leader, follower, then the streams end), and every later call fails as closed.
+    pub(crate) fn fail(&self, error: Error) {
+        tracing::error!(error = %error, "the node stops");
+        let ready = {
+            let mut m = self.machine();
+            m.stop(self.now());
+            m.ready()
+        };
+        self.publish(None, &ready.events);
+        self.close(Some(error));
     }
 
     /// Marks the node closed (with the error that stopped it, if any); streams end.
