@@ -1,12 +1,15 @@
 //! The native half of the `almost_raft` Python package: a thin layer over
 //! `almost_raft::embed::EmbeddedNode`. Callbacks never wait on the GIL: they are queued, and
 //! a Python thread of the package (see `_node.py`) takes them off the queue and runs them.
+//! The queue is bounded (`callback_queue.rs`): a stalled Python thread loses the oldest sends,
+//! never the latest leader change.
 
+#[allow(dead_code)] // shared with the Node.js package, which drains instead of popping
+mod callback_queue;
 mod logs;
 
 use std::path::PathBuf;
-use std::sync::Mutex;
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
+use std::sync::Arc;
 use std::time::Duration;
 
 use almost_raft::embed::{Callbacks, EmbeddedNode};
@@ -14,23 +17,27 @@ use almost_raft::{Config, Error, LeaderChange, NodeBuilder, Role};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
-/// What a node asks of Python, in the order it happened.
-enum Item {
-    Send(String, Vec<u8>),
-    Leader(Option<String>, u64),
-}
+use callback_queue::{CallbackQueue, Item, MAX_QUEUED_CHANGES, MAX_QUEUED_SENDS, Popped};
 
-/// Queues callbacks; an unbounded channel, so the runtime never waits for Python.
-struct Queue(Sender<Item>);
+/// Queues callbacks, so the runtime never waits for Python; closes the queue when the core
+/// drops the callbacks (after the last one).
+struct Queue(Arc<CallbackQueue>);
 
 impl Callbacks for Queue {
     fn send(&mut self, to: &str, message: &[u8]) {
-        let _ = self.0.send(Item::Send(to.to_owned(), message.to_vec()));
+        self.0.push(Item::Send {
+            to: to.to_owned(),
+            message: message.to_vec(),
+        });
     }
     fn leader_changed(&mut self, change: &LeaderChange) {
-        let _ = self
-            .0
-            .send(Item::Leader(change.leader.clone(), change.term));
+        self.0.push(Item::Leader(change.clone()));
+    }
+}
+
+impl Drop for Queue {
+    fn drop(&mut self) {
+        self.0.close();
     }
 }
 
@@ -48,7 +55,7 @@ fn raise(py: Python<'_>, error: Error) -> PyErr {
 #[pyclass(frozen, module = "almost_raft._native")]
 struct NativeNode {
     node: EmbeddedNode,
-    queue: Mutex<Receiver<Item>>,
+    queue: Arc<CallbackQueue>,
 }
 
 #[pymethods]
@@ -85,14 +92,12 @@ impl NativeNode {
             builder = builder.state_path(path);
         }
         logs::install();
-        let (tx, rx) = channel();
+        let queue = Arc::new(CallbackQueue::default());
+        let callbacks = Queue(queue.clone());
         let node = py
-            .detach(|| EmbeddedNode::start(builder, Queue(tx)))
+            .detach(|| EmbeddedNode::start(builder, callbacks))
             .map_err(|e| raise(py, e))?;
-        Ok(NativeNode {
-            node,
-            queue: Mutex::new(rx),
-        })
+        Ok(NativeNode { node, queue })
     }
 
     fn receive(&self, py: Python<'_>, data: &[u8]) -> PyResult<()> {
@@ -155,22 +160,30 @@ impl NativeNode {
         py: Python<'py>,
         timeout_ms: u64,
     ) -> PyResult<Option<Bound<'py, PyAny>>> {
-        let item = py.detach(|| {
-            self.queue
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .recv_timeout(Duration::from_millis(timeout_ms))
-        });
+        let item = py.detach(|| self.queue.pop(Duration::from_millis(timeout_ms)));
         Ok(Some(match item {
-            Ok(Item::Send(to, bytes)) => ("send", to, PyBytes::new(py, &bytes))
+            Popped::Item(Item::Send { to, message }) => ("send", to, PyBytes::new(py, &message))
                 .into_pyobject(py)?
                 .into_any(),
-            Ok(Item::Leader(leader, term)) => {
-                ("leader", leader, term).into_pyobject(py)?.into_any()
-            }
-            Err(RecvTimeoutError::Timeout) => return Ok(None),
-            Err(RecvTimeoutError::Disconnected) => ("closed",).into_pyobject(py)?.into_any(),
+            Popped::Item(Item::Leader(change)) => ("leader", change.leader, change.term)
+                .into_pyobject(py)?
+                .into_any(),
+            Popped::Empty => return Ok(None),
+            Popped::Closed => ("closed",).into_pyobject(py)?.into_any(),
         }))
+    }
+
+    /// (sends dropped, leader changes dropped) since the last call, because the callback
+    /// thread fell behind.
+    fn take_dropped(&self) -> (u64, u64) {
+        self.queue.take_dropped()
+    }
+
+    /// (sends queued, leader changes queued) now: at most MAX_QUEUED_SENDS and
+    /// MAX_QUEUED_CHANGES.
+    fn backlog(&self) -> (usize, usize) {
+        let b = self.queue.backlog();
+        (b.sends, b.changes)
     }
 
     /// Stops the node (a leader hands over first); waits, without the GIL, until its
@@ -185,5 +198,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<NativeNode>()?;
     m.add_function(wrap_pyfunction!(logs::next_log, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add("MAX_QUEUED_SENDS", MAX_QUEUED_SENDS)?;
+    m.add("MAX_QUEUED_CHANGES", MAX_QUEUED_CHANGES)?;
     Ok(())
 }

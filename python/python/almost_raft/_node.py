@@ -3,17 +3,20 @@ thread so that the election never waits for the GIL."""
 
 from __future__ import annotations
 
+import _thread
 import asyncio
 import atexit
 import logging
 import os
 import threading
+import time
 import weakref
 from types import TracebackType
 from typing import AsyncIterator, Callable, Iterable, List, Optional, Tuple, Type, Union
 
 from . import _native
-from ._errors import ConfigError
+from ._errors import ClosedError, ConfigError
+from ._ratelimit import PERIOD, RateLimit
 from ._types import LeaderChange, Role, Status
 
 logger = logging.getLogger("almost_raft")
@@ -49,7 +52,12 @@ class Node:
     ``send(peer_id, data)`` must hand ``data`` to the peer, whose application passes it to
     its node's :meth:`receive`. ``on_leader_change(change)`` hears every change of leader.
     Both run on a thread of this node, one at a time, in order; an exception they raise is
-    logged on the ``almost_raft`` logger and the node goes on.
+    logged on the ``almost_raft`` logger (at most 3 tracebacks a second per callback, then a
+    count) and the node goes on. A ``KeyboardInterrupt`` they raise is passed on to the main
+    thread (as if Ctrl-C was pressed); a ``SystemExit`` is logged, since a callback cannot
+    end the interpreter. If this thread falls behind, at most 1024 sends and 64 leader
+    changes wait for it: the oldest sends are dropped, the oldest changes skipped (the latest
+    is always delivered), and a warning says how many.
 
     The defaults are those of every almost-raft binding: election timeout 1000 ms (drawn
     from [T, 2T)), heartbeat 100 ms, message timeout 100 ms, ``min_nodes`` 3 (counting this
@@ -173,10 +181,14 @@ class Node:
 
     def wait_for_leader(self, timeout: Optional[float] = None) -> LeaderChange:
         """Blocks until a leader is known (as delivered to callbacks); returns it.
-        Raises TimeoutError after ``timeout`` seconds."""
+        Raises TimeoutError after ``timeout`` seconds, and :class:`ClosedError` if the node is
+        closed (or stops) first."""
         with self._lock:
-            if not self._lock.wait_for(lambda: self._current.leader is not None or self._stream_ended, timeout):
+            known = lambda: self._closed or self._stream_ended or self._current.leader is not None  # noqa: E731
+            if not self._lock.wait_for(known, timeout):
                 raise TimeoutError(f"no leader known by {self._id} within {timeout} s")
+            if self._closed or self._current.leader is None:
+                raise ClosedError(f"node {self._id!r} was closed (or stopped) before a leader was known", "CLOSED")
             return self._current
 
     async def leader_changes(self) -> AsyncIterator[LeaderChange]:
@@ -209,6 +221,7 @@ class Node:
             if self._closed:
                 return
             self._closed = True
+            self._lock.notify_all()
         self._native.close()
         if threading.current_thread() is not self._thread:
             self._thread.join()
@@ -224,28 +237,49 @@ class Node:
 
     def _run_callbacks(self) -> None:
         native = self._native
+        limit = RateLimit(self._report_suppressed)
+        checked = 0.0
         while True:
             item = native.next_callback(_POLL_MS)
+            now = time.monotonic()
+            if now - checked >= PERIOD:  # at most one warning a second about the backlog
+                checked = now
+                self._report_dropped()
+            limit.flush()
             if item is None:
                 continue
             if item[0] == "closed":
                 break
             if item[0] == "send":
-                self._call(self._send, item[1], item[2])
+                self._call(limit, "send", self._send, item[1], item[2])
             else:
-                self._deliver(LeaderChange(item[1], item[2]))  # type: ignore[arg-type]
+                self._deliver(limit, LeaderChange(item[1], item[2]))  # type: ignore[arg-type]
+        self._report_dropped()
+        limit.flush(force=True)
         with self._lock:
             self._stream_ended = True
             self._notify(None)
             self._lock.notify_all()
 
-    def _deliver(self, change: LeaderChange) -> None:
+    def _deliver(self, limit: RateLimit, change: LeaderChange) -> None:
         with self._lock:
             self._current = change
             self._notify(change)
             self._lock.notify_all()
         if self._on_leader_change is not None:
-            self._call(self._on_leader_change, change)
+            self._call(limit, "on_leader_change", self._on_leader_change, change)
+
+    def _report_dropped(self) -> None:
+        sends, changes = self._native.take_dropped()
+        if sends or changes:
+            logger.warning(
+                "the callback thread of node %r fell behind: dropped %d stale sends (at most %d wait) and "
+                "skipped %d leader changes (at most %d wait; the latest is always delivered)",
+                self._id, sends, _native.MAX_QUEUED_SENDS, changes, _native.MAX_QUEUED_CHANGES,
+            )
+
+    def _report_suppressed(self, kind: str, count: int) -> None:
+        logger.error("the %s callback of node %r raised %d more times in the last seconds (tracebacks suppressed)", kind, self._id, count)
 
     def _notify(self, change: Optional[LeaderChange]) -> None:
         for entry in list(self._subscribers):
@@ -255,12 +289,16 @@ class Node:
             except RuntimeError:  # that event loop is closed
                 self._subscribers.remove(entry)
 
-    @staticmethod
-    def _call(callback: Callable[..., None], *args: object) -> None:
+    def _call(self, limit: RateLimit, kind: str, callback: Callable[..., None], *args: object) -> None:
         try:
             callback(*args)
-        except Exception:
-            logger.exception("callback %r raised; the node goes on", callback)
+        except KeyboardInterrupt:
+            logger.warning("the %s callback of node %r raised KeyboardInterrupt: passed on to the main thread", kind, self._id)
+            _thread.interrupt_main()
+        except BaseException as e:  # SystemExit too: this thread must go on calling back
+            if limit.allow(kind):
+                what = "SystemExit, which a callback cannot use to exit" if isinstance(e, SystemExit) else "an exception"
+                logger.error("the %s callback %r of node %r raised %s; the node goes on", kind, callback, self._id, what, exc_info=True)
 
 
 def _start_log_thread() -> None:
