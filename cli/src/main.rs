@@ -5,8 +5,11 @@
 //!                  [--state-dir DIR] [--election-timeout-ms 150] [--heartbeat-ms 50] [--cluster NAME]
 //! ```
 //! Prints one JSON line per leadership change: `{"ts_ms":…,"node":"a","term":3,"leader":"b"}`
-//! (`"leader":null` when none is known). SIGTERM or Ctrl-C stops it gracefully: a leader hands
-//! over first. With `--state-dir`, the term and vote survive restarts (`DIR/<id>.state`).
+//! (`"leader":null` when none is known). SIGTERM or SIGINT (Ctrl-C) stops it gracefully: a
+//! leader hands leadership to its most responsive peer, prints
+//! `{"ts_ms":…,"node":"a","term":3,"leader":"a","event":"handover","to":"b"}`, and keeps
+//! running until it hears the new leader (at most two election timeouts; a second signal stops
+//! it at once). With `--state-dir`, the term and vote survive restarts (`DIR/<id>.state`).
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
@@ -16,9 +19,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use almost_raft::{Config, NodeBuilder, Transport};
+use almost_raft::{Config, NodeBuilder, NodeHandle, Transport};
 use tokio::net::UdpSocket;
 use tokio::signal::unix::{SignalKind, signal};
+use tokio::time::Instant;
 
 struct Args {
     id: String,
@@ -106,6 +110,42 @@ fn json_string(s: &str) -> String {
     out
 }
 
+/// Prints one JSON line on stdout: the node's current knowledge, then `extra` fields.
+fn print_line(id: &str, term: u64, leader: Option<&str>, extra: &str) {
+    let ts = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis();
+    let leader = leader.map_or("null".to_owned(), json_string);
+    let mut out = io::stdout().lock();
+    let _ = writeln!(
+        out,
+        "{{\"ts_ms\":{ts},\"node\":{},\"term\":{term},\"leader\":{leader}{extra}}}",
+        json_string(id)
+    );
+    let _ = out.flush();
+}
+
+/// On SIGTERM or SIGINT: a leader hands over and returns how long to wait for the new leader;
+/// any other node (or a leader with no peer that answered in this term) stops at once.
+fn begin_stop(node: &NodeHandle, id: &str, wait: Duration) -> Option<Instant> {
+    if !node.is_leader() {
+        return None;
+    }
+    let term = node.status().term;
+    match node.transfer_leadership(None) {
+        Ok(to) => {
+            let extra = format!(",\"event\":\"handover\",\"to\":{}", json_string(&to));
+            print_line(id, term, Some(id), &extra);
+            Some(Instant::now() + wait)
+        }
+        Err(e) => {
+            eprintln!("almost-raft-node: stopping without handover: {e}");
+            None
+        }
+    }
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = match parse() {
@@ -124,6 +164,17 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let (mut term_signal, mut int_signal) = match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(t), Ok(i)) => (t, i),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("almost-raft-node: cannot handle signals: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let wait = 2 * args.config.election_timeout;
     let mut builder = NodeBuilder::new(args.id.as_str())
         .peers(args.peers.keys().cloned())
         .config(args.config);
@@ -134,42 +185,54 @@ async fn main() -> ExitCode {
         socket: socket.clone(),
         peers: Arc::new(args.peers),
     }) {
-        Ok(node) => Arc::new(node),
+        Ok(node) => node,
         Err(e) => {
             eprintln!("almost-raft-node: {e}");
             return ExitCode::FAILURE;
         }
     };
-    let receiver = node.clone();
-    tokio::spawn(async move {
-        let mut buf = vec![0; 2048];
-        while let Ok((n, _)) = socket.recv_from(&mut buf).await {
-            let _ = receiver.receive(&buf[..n]);
-        }
-    });
+    // One task owns the node and receives for it, so that shutdown() can consume the handle.
+    let id = args.id.as_str();
     let mut changes = node.leader_changes();
-    let mut term_signal = signal(SignalKind::terminate()).expect("signal handler");
-    let id = json_string(&args.id);
+    let mut buf = vec![0; 2048];
+    let mut handing_over: Option<Instant> = None;
     loop {
-        tokio::select! {
+        let signalled = tokio::select! {
+            received = socket.recv_from(&mut buf) => {
+                if let Ok((n, _)) = received {
+                    let _ = node.receive(&buf[..n]); // malformed or foreign bytes are refused
+                }
+                false
+            }
             change = changes.next() => {
                 let Some(change) = change else { break };
-                let ts = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_millis();
-                let leader = change.leader.as_deref().map_or("null".to_owned(), json_string);
-                let mut out = io::stdout().lock();
-                let _ = writeln!(out, "{{\"ts_ms\":{ts},\"node\":{id},\"term\":{},\"leader\":{leader}}}", change.term);
-                let _ = out.flush();
+                print_line(id, change.term, change.leader.as_deref(), "");
+                if handing_over.is_some() && change.leader.as_deref().is_some_and(|l| l != id) {
+                    break; // the handover completed: a peer leads
+                }
+                false
             }
-            _ = tokio::signal::ctrl_c() => break,
-            _ = term_signal.recv() => break,
+            _ = term_signal.recv() => true,
+            _ = int_signal.recv() => true,
+            _ = tokio::time::sleep_until(handing_over.unwrap_or_else(Instant::now)), if handing_over.is_some() => break,
+        };
+        if signalled {
+            if handing_over.is_some() {
+                break; // a second signal: stop at once
+            }
+            match begin_stop(&node, id, wait) {
+                Some(deadline) => handing_over = Some(deadline),
+                None => break,
+            }
         }
     }
     drop(changes);
-    match Arc::try_unwrap(node) {
-        Ok(node) => {
-            let _ = node.shutdown().await;
+    // Not leader any more after a completed handover; otherwise shutdown() hands over itself.
+    match node.shutdown().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("almost-raft-node: {e}");
+            ExitCode::FAILURE
         }
-        Err(node) => drop(node),
     }
-    ExitCode::SUCCESS
 }
