@@ -28,13 +28,14 @@ python-test:
 	python/scripts/test.sh
 
 ## The C API: tests as C and C++, shared and static, under valgrind and ASan+UBSan; the
-## install layout; the C example built through pkg-config.
+## install layout; the C example built through pkg-config, handing over on SIGTERM and SIGINT.
 c-test:
 	command -v pkg-config >/dev/null || apt-get install -y -qq pkgconf >/dev/null
 	ffi/tests/c/run.sh
 	rm -rf target/prefix-test
 	$(MAKE) install PREFIX=$(CURDIR)/target/prefix-test PROFILE=debug
 	$(MAKE) c-example PREFIX=$(CURDIR)/target/prefix-test
+	python3 tests/signal_handover.py target/udp_node
 
 ## Installs the header, the shared and static libraries and almost-raft.pc under PREFIX.
 install:

@@ -68,7 +68,7 @@ typedef enum almost_raft_result {
   ALMOST_RAFT_BUFFER_TOO_SMALL = 14,
   // The runtime could not be configured (it already runs).
   ALMOST_RAFT_RUNTIME = 15,
-  // An internal error (a bug in almost-raft): the call did nothing.
+  // An internal error (a bug in almost-raft): the call did nothing, or the node stopped.
   ALMOST_RAFT_PANIC = 16,
 } almost_raft_result;
 
@@ -136,7 +136,8 @@ extern "C" {
 const char *almost_raft_version(void);
 
 // Sets the number of threads of the library's runtime (default 2). Call it before the first
-// node starts; afterwards it returns ALMOST_RAFT_RUNTIME_STARTED. Thread-safe.
+// node starts; afterwards, or when it loses a race with the first node's start, it returns
+// ALMOST_RAFT_RUNTIME and changes nothing. Thread-safe.
 enum almost_raft_result almost_raft_set_worker_threads(size_t threads);
 
 // Creates a config for the node `id` with the defaults of DESIGN.md: election timeout
@@ -226,7 +227,8 @@ enum almost_raft_result almost_raft_node_transfer_leadership(const struct almost
 // Fills `*out` and, when `leader_buf` is not NULL, copies the leader's id into it,
 // NUL-terminated ("" when no leader is known). `leader_buf` must then hold `leader_len + 1`
 // bytes (ALMOST_RAFT_MAX_ID_LEN + 1 always suffices), or the call fails with
-// ALMOST_RAFT_BUFFER_TOO_SMALL. Thread-safe.
+// ALMOST_RAFT_BUFFER_TOO_SMALL. A closed or stopped node (see almost_raft_node_remove_peer)
+// answers ALMOST_RAFT_CLOSED. Thread-safe.
 enum almost_raft_result almost_raft_node_status(const struct almost_raft_node *node,
                                                 struct almost_raft_status *out,
                                                 char *leader_buf,

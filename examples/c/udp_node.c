@@ -6,7 +6,10 @@
  *   udp_node a 127.0.0.1:7001 b@127.0.0.1:7002 c@127.0.0.1:7003
  *   udp_node b 127.0.0.1:7002 a@127.0.0.1:7001 c@127.0.0.1:7003
  *   udp_node c 127.0.0.1:7003 a@127.0.0.1:7001 b@127.0.0.1:7002
- * Each prints the leader it knows, with the term. Stop one with Ctrl-C: a leader hands over.
+ * Each prints the leader it knows, with the term, as JSON lines. Stop one with SIGTERM or
+ * Ctrl-C (SIGINT): a leader hands over, prints {"term": T, "leader": "<id>", "event": "handover"},
+ * and keeps running until it hears the new leader (at most HANDOVER_WAIT_MS; a second signal
+ * stops it at once). Then it frees the node and exits.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <arpa/inet.h>
@@ -17,11 +20,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "almost_raft.h"
 
 #define MAX_PEERS 16
+#define HANDOVER_WAIT_MS 300 /* two election timeouts */
 
 typedef struct peer {
     char id[ALMOST_RAFT_MAX_ID_LEN + 1];
@@ -34,10 +39,38 @@ typedef struct app {
     int peer_count;
 } app;
 
-static volatile sig_atomic_t stop;
+static volatile sig_atomic_t signals;
 static void on_signal(int sig) {
     (void)sig;
-    stop = 1;
+    signals++;
+}
+
+static long long now_ms(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* The node's role, and whether it knows a leader; 0 when the call fails (a closed node). */
+static int node_status(almost_raft_node *node, almost_raft_status *status) {
+    return almost_raft_node_status(node, status, NULL, 0) == ALMOST_RAFT_OK;
+}
+
+/* On the first signal: a leader asks its most responsive peer to take over and returns when
+ * to give up waiting for it; any other node returns 0 and stops at once. */
+static long long begin_stop(almost_raft_node *node, const char *id) {
+    almost_raft_status status;
+    if (!node_status(node, &status) || status.role != ALMOST_RAFT_LEADER) return 0;
+    if (almost_raft_node_transfer_leadership(node, NULL, 0) != ALMOST_RAFT_OK) return 0;
+    printf("{\"term\": %llu, \"leader\": \"%s\", \"event\": \"handover\"}\n", (unsigned long long)status.term, id);
+    fflush(stdout);
+    return now_ms() + HANDOVER_WAIT_MS;
+}
+
+/* A peer leads: the handover completed. */
+static int peer_leads(almost_raft_node *node) {
+    almost_raft_status status;
+    return !node_status(node, &status) || (status.has_leader && status.role != ALMOST_RAFT_LEADER);
 }
 
 static int parse_addr(const char *text, struct sockaddr_in *addr) {
@@ -87,6 +120,7 @@ int main(int argc, char **argv) {
     almost_raft_node *node = NULL;
     almost_raft_callbacks callbacks;
     almost_raft_result rc;
+    long long handover_until = 0; /* while handing over: when to stop waiting */
     int i;
 
     if (argc < 3 || parse_addr(argv[2], &listen_addr) != 0) {
@@ -124,17 +158,22 @@ int main(int argc, char **argv) {
 
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
-    while (!stop) {
+    for (;;) {
         uint8_t buf[2048];
         struct pollfd pfd;
         ssize_t n;
+        if (signals > 0 && handover_until == 0) {
+            handover_until = begin_stop(node, argv[1]);
+            if (handover_until == 0) break;
+        }
+        if (handover_until != 0 && (signals > 1 || peer_leads(node) || now_ms() >= handover_until)) break;
         pfd.fd = a.sock;
         pfd.events = POLLIN;
-        if (poll(&pfd, 1, 200) <= 0) continue;
+        if (poll(&pfd, 1, handover_until != 0 ? 10 : 200) <= 0) continue;
         n = recv(a.sock, buf, sizeof buf, 0);
         if (n > 0) (void)almost_raft_node_receive(node, buf, (size_t)n); /* bad bytes are refused */
     }
-    almost_raft_node_free(node); /* a leader hands over first */
+    almost_raft_node_free(node); /* a leader still leading hands over here */
     close(a.sock);
     return 0;
 }

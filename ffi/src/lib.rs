@@ -24,7 +24,8 @@ pub extern "C" fn almost_raft_version() -> *const std::ffi::c_char {
 }
 
 /// Sets the number of threads of the library's runtime (default 2). Call it before the first
-/// node starts; afterwards it returns ALMOST_RAFT_RUNTIME_STARTED. Thread-safe.
+/// node starts; afterwards, or when it loses a race with the first node's start, it returns
+/// ALMOST_RAFT_RUNTIME and changes nothing. Thread-safe.
 #[unsafe(no_mangle)]
 pub extern "C" fn almost_raft_set_worker_threads(threads: usize) -> almost_raft_result {
     result::guard(|| Ok(almost_raft::embed::set_worker_threads(threads)?))

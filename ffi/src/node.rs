@@ -204,7 +204,8 @@ pub struct almost_raft_status {
 /// Fills `*out` and, when `leader_buf` is not NULL, copies the leader's id into it,
 /// NUL-terminated ("" when no leader is known). `leader_buf` must then hold `leader_len + 1`
 /// bytes (ALMOST_RAFT_MAX_ID_LEN + 1 always suffices), or the call fails with
-/// ALMOST_RAFT_BUFFER_TOO_SMALL. Thread-safe.
+/// ALMOST_RAFT_BUFFER_TOO_SMALL. A closed or stopped node (see almost_raft_node_remove_peer)
+/// answers ALMOST_RAFT_CLOSED. Thread-safe.
 #[unsafe(no_mangle)]
 pub extern "C" fn almost_raft_node_status(
     node: *const almost_raft_node,
@@ -215,6 +216,16 @@ pub extern "C" fn almost_raft_node_status(
     with_node(node, |n| {
         let out = non_null_mut(out, "out")?;
         let status = n.status()?;
+        if status.stopped {
+            // Removed from its cluster, or failed: as closed, though not yet freed.
+            let why = n
+                .failure()
+                .map_or("it was removed from its cluster".into(), |e| e.to_string());
+            return Err(Failure::new(
+                ALMOST_RAFT_CLOSED,
+                format!("the node has stopped: {why}"),
+            ));
+        }
         let leader = status.leader.as_deref().unwrap_or("");
         if !leader_buf.is_null() && leader_buf_len <= leader.len() {
             return Err(Failure::new(

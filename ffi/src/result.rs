@@ -42,7 +42,7 @@ pub enum almost_raft_result {
     ALMOST_RAFT_BUFFER_TOO_SMALL = 14,
     /// The runtime could not be configured (it already runs).
     ALMOST_RAFT_RUNTIME = 15,
-    /// An internal error (a bug in almost-raft): the call did nothing.
+    /// An internal error (a bug in almost-raft): the call did nothing, or the node stopped.
     ALMOST_RAFT_PANIC = 16,
 }
 
@@ -72,6 +72,7 @@ impl From<Error> for Failure {
             ErrorKind::Storage => ALMOST_RAFT_STORAGE,
             ErrorKind::Closed => ALMOST_RAFT_CLOSED,
             ErrorKind::Runtime => ALMOST_RAFT_RUNTIME,
+            ErrorKind::Internal => ALMOST_RAFT_PANIC,
         };
         Failure(code, e.to_string())
     }

@@ -37,3 +37,47 @@ fn the_committed_header_matches_the_code() {
         "include/almost_raft.h is out of date: run `UPDATE_HEADER=1 cargo test -p almost-raft-ffi --test header` and commit it"
     );
 }
+
+/// The identifiers of `text` that start with `prefix` (letters, digits and `_` after it).
+fn names(text: &str, prefix: &str) -> std::collections::BTreeSet<String> {
+    text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|word| word.starts_with(prefix) && word.len() > prefix.len())
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn the_header_comments_name_only_what_the_header_defines() {
+    let header = include_str!("../../include/almost_raft.h");
+    let (mut comments, mut code, mut in_block) = (String::new(), String::new(), false);
+    for line in header.lines() {
+        let trimmed = line.trim_start();
+        if in_block || trimmed.starts_with("/*") {
+            in_block = !line.contains("*/");
+            comments.push_str(line);
+        } else if let Some((before, after)) = line.split_once("//") {
+            code.push_str(before);
+            comments.push_str(after);
+        } else {
+            code.push_str(line);
+        }
+        comments.push('\n');
+        code.push('\n');
+    }
+    for prefix in ["ALMOST_RAFT_", "almost_raft_"] {
+        let defined = names(&code, prefix);
+        let undefined: Vec<_> = names(&comments, prefix)
+            .into_iter()
+            // `almost_raft_node_*` names a family: some defined name must start with it.
+            .filter(|name| {
+                !defined
+                    .iter()
+                    .any(|d| d == name || (name.ends_with('_') && d.starts_with(name.as_str())))
+            })
+            .collect();
+        assert!(
+            undefined.is_empty(),
+            "include/almost_raft.h's comments name what it does not define: {undefined:?}"
+        );
+    }
+}
