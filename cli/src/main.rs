@@ -6,10 +6,10 @@
 //! ```
 //! Prints one JSON line per leadership change: `{"ts_ms":…,"node":"a","term":3,"leader":"b"}`
 //! (`"leader":null` when none is known). SIGTERM or SIGINT (Ctrl-C) stops it gracefully: a
-//! leader hands leadership to its most responsive peer, prints
-//! `{"ts_ms":…,"node":"a","term":3,"leader":"a","event":"handover","to":"b"}`, and keeps
-//! running until it hears the new leader (at most two election timeouts; a second signal stops
-//! it at once). With `--state-dir`, the term and vote survive restarts (`DIR/<id>.state`).
+//! leader hands leadership to its most responsive peer (once one has answered in its term),
+//! prints `{"ts_ms":…,"node":"a","term":3,"leader":"a","event":"handover","to":"b"}`, and
+//! keeps running until it hears the new leader (at most two election timeouts; a second
+//! signal stops it at once). With `--state-dir`, the term and vote survive restarts (`DIR/<id>.state`).
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
@@ -126,22 +126,32 @@ fn print_line(id: &str, term: u64, leader: Option<&str>, extra: &str) {
     let _ = out.flush();
 }
 
-/// On SIGTERM or SIGINT: a leader hands over and returns how long to wait for the new leader;
-/// any other node (or a leader with no peer that answered in this term) stops at once.
-fn begin_stop(node: &NodeHandle, id: &str, wait: Duration) -> Option<Instant> {
+/// What a stopping node does next.
+enum Handover {
+    /// It handed over (and printed so): wait until a peer leads.
+    Started,
+    /// It leads, but no peer has answered in this term yet: try again after the next input.
+    NotYet,
+    /// Nothing to hand over (not the leader), or it cannot: stop now.
+    None,
+}
+
+/// A stopping leader hands leadership to its most responsive peer.
+fn hand_over(node: &NodeHandle, id: &str) -> Handover {
     if !node.is_leader() {
-        return None;
+        return Handover::None;
     }
     let term = node.status().term;
     match node.transfer_leadership(None) {
         Ok(to) => {
             let extra = format!(",\"event\":\"handover\",\"to\":{}", json_string(&to));
             print_line(id, term, Some(id), &extra);
-            Some(Instant::now() + wait)
+            Handover::Started
         }
+        Err(almost_raft::Error::NoPeers) => Handover::NotYet, // a leader elected just now
         Err(e) => {
             eprintln!("almost-raft-node: stopping without handover: {e}");
-            None
+            Handover::None
         }
     }
 }
@@ -195,39 +205,37 @@ async fn main() -> ExitCode {
     let id = args.id.as_str();
     let mut changes = node.leader_changes();
     let mut buf = vec![0; 2048];
-    let mut handing_over: Option<Instant> = None;
+    // Once signalled: until when to wait for the handover, and whether it started.
+    let (mut stop_by, mut handed_over): (Option<Instant>, bool) = (None, false);
     loop {
-        let signalled = tokio::select! {
+        tokio::select! {
             received = socket.recv_from(&mut buf) => {
                 if let Ok((n, _)) = received {
                     let _ = node.receive(&buf[..n]); // malformed or foreign bytes are refused
                 }
-                false
             }
             change = changes.next() => {
                 let Some(change) = change else { break };
                 print_line(id, change.term, change.leader.as_deref(), "");
-                if handing_over.is_some() && change.leader.as_deref().is_some_and(|l| l != id) {
+                if handed_over && change.leader.as_deref().is_some_and(|l| l != id) {
                     break; // the handover completed: a peer leads
                 }
-                false
             }
-            _ = term_signal.recv() => true,
-            _ = int_signal.recv() => true,
-            _ = tokio::time::sleep_until(handing_over.unwrap_or_else(Instant::now)), if handing_over.is_some() => break,
-        };
-        if signalled {
-            if handing_over.is_some() {
-                break; // a second signal: stop at once
-            }
-            match begin_stop(&node, id, wait) {
-                Some(deadline) => handing_over = Some(deadline),
-                None => break,
+            // A second signal stops the node at once.
+            _ = term_signal.recv() => if stop_by.replace(Instant::now() + wait).is_some() { break },
+            _ = int_signal.recv() => if stop_by.replace(Instant::now() + wait).is_some() { break },
+            _ = tokio::time::sleep_until(stop_by.unwrap_or_else(Instant::now)), if stop_by.is_some() => break,
+        }
+        if stop_by.is_some() && !handed_over {
+            match hand_over(&node, id) {
+                Handover::Started => handed_over = true,
+                Handover::NotYet => {}
+                Handover::None => break,
             }
         }
     }
     drop(changes);
-    // Not leader any more after a completed handover; otherwise shutdown() hands over itself.
+    // Not the leader any more after a completed handover; otherwise shutdown() hands over.
     match node.shutdown().await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

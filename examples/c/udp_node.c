@@ -56,15 +56,19 @@ static int node_status(almost_raft_node *node, almost_raft_status *status) {
     return almost_raft_node_status(node, status, NULL, 0) == ALMOST_RAFT_OK;
 }
 
-/* On the first signal: a leader asks its most responsive peer to take over and returns when
- * to give up waiting for it; any other node returns 0 and stops at once. */
-static long long begin_stop(almost_raft_node *node, const char *id) {
+/* A stopping node: 1 when it handed over (and printed so), 0 when it leads but no peer has
+ * answered in its term yet (try again after the next datagram), -1 when it has nothing to
+ * hand over (it does not lead) or cannot. */
+static int hand_over(almost_raft_node *node, const char *id) {
     almost_raft_status status;
-    if (!node_status(node, &status) || status.role != ALMOST_RAFT_LEADER) return 0;
-    if (almost_raft_node_transfer_leadership(node, NULL, 0) != ALMOST_RAFT_OK) return 0;
+    almost_raft_result rc;
+    if (!node_status(node, &status) || status.role != ALMOST_RAFT_LEADER) return -1;
+    rc = almost_raft_node_transfer_leadership(node, NULL, 0);
+    if (rc == ALMOST_RAFT_NO_PEERS) return 0; /* a leader elected just now */
+    if (rc != ALMOST_RAFT_OK) return -1;
     printf("{\"term\": %llu, \"leader\": \"%s\", \"event\": \"handover\"}\n", (unsigned long long)status.term, id);
     fflush(stdout);
-    return now_ms() + HANDOVER_WAIT_MS;
+    return 1;
 }
 
 /* A peer leads: the handover completed. */
@@ -120,7 +124,8 @@ int main(int argc, char **argv) {
     almost_raft_node *node = NULL;
     almost_raft_callbacks callbacks;
     almost_raft_result rc;
-    long long handover_until = 0; /* while handing over: when to stop waiting */
+    long long stop_by = 0; /* once signalled: until when to wait for the handover */
+    int handed_over = 0;
     int i;
 
     if (argc < 3 || parse_addr(argv[2], &listen_addr) != 0) {
@@ -162,14 +167,15 @@ int main(int argc, char **argv) {
         uint8_t buf[2048];
         struct pollfd pfd;
         ssize_t n;
-        if (signals > 0 && handover_until == 0) {
-            handover_until = begin_stop(node, argv[1]);
-            if (handover_until == 0) break;
+        if (signals > 0 && stop_by == 0) stop_by = now_ms() + HANDOVER_WAIT_MS;
+        if (stop_by != 0) {
+            if (signals > 1 || now_ms() >= stop_by) break; /* a second signal: stop at once */
+            if (handed_over && peer_leads(node)) break;    /* the handover completed */
+            if (!handed_over && (handed_over = hand_over(node, argv[1])) < 0) break;
         }
-        if (handover_until != 0 && (signals > 1 || peer_leads(node) || now_ms() >= handover_until)) break;
         pfd.fd = a.sock;
         pfd.events = POLLIN;
-        if (poll(&pfd, 1, handover_until != 0 ? 10 : 200) <= 0) continue;
+        if (poll(&pfd, 1, stop_by != 0 ? 10 : 200) <= 0) continue;
         n = recv(a.sock, buf, sizeof buf, 0);
         if (n > 0) (void)almost_raft_node_receive(node, buf, (size_t)n); /* bad bytes are refused */
     }
