@@ -7,7 +7,10 @@ restarts. A checker reads every node's events and checks:
 
 - no two nodes lead in the same term;
 - no node's term goes down, across restarts;
-- after each heal, one leader known by all within 10 x the maximum election timeout.
+- after each heal, one leader known by all within 10 x the maximum election timeout;
+- SIGTERM to the leader (once at the start of every run, and whenever a graceful restart hits
+  it) is a handover: the leader prints {"event": "handover", "to": X} and exits with 0, and
+  the next term's leader is X.
 
 Usage (as root): chaos.py --duration SECONDS [--binary PATH] [--seed N]. Prints the counts and
 exits non-zero on any violation. Everything it creates is removed afterwards, even on failure.
@@ -101,6 +104,9 @@ class Cluster:
         self.leaders_of_term: Dict[int, Set[str]] = collections.defaultdict(set)
         self.violations: List[str] = []
         self.changed = threading.Condition(self.lock)
+        # Per process: (term, target) of the handover line it printed, if any; its reader.
+        self.handovers: Dict["subprocess.Popen[str]", Tuple[int, str]] = {}
+        self.readers: Dict["subprocess.Popen[str]", threading.Thread] = {}
 
     def start(self, i: int) -> None:
         peers = [f"--peer=n{j}@{ip_of(j)}:{PORT}" for j in range(NODES) if j != i]
@@ -111,7 +117,8 @@ class Cluster:
             cmd += p.split("=", 1)
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
         self.procs[i] = proc
-        threading.Thread(target=self._read, args=(i, proc), daemon=True).start()
+        self.readers[proc] = threading.Thread(target=self._read, args=(i, proc), daemon=True)
+        self.readers[proc].start()
 
     def _read(self, i: int, proc: "subprocess.Popen[str]") -> None:
         assert proc.stdout is not None
@@ -122,6 +129,8 @@ class Cluster:
                 continue
             term, leader = int(event["term"]), event["leader"]
             with self.lock:
+                if event.get("event") == "handover":
+                    self.handovers[proc] = (term, event["to"])
                 if term < self.max_term[i]:
                     self.violations.append(f"n{i}'s term went down from {self.max_term[i]} to {term}")
                 self.max_term[i] = max(self.max_term[i], term)
@@ -143,11 +152,35 @@ class Cluster:
         with self.lock:
             self.latest.pop(i, None)
 
-    def graceful(self, i: int) -> None:
+    def graceful(self, i: int) -> Optional[Tuple[int, str]]:
+        """SIGTERM, wait for the exit and the end of its output; returns the handover
+        (term, target) it printed, if any."""
+        proc = self.procs[i]
         self.signal(i, signal.SIGTERM)
-        self.procs[i].wait(timeout=10)
+        code = proc.wait(timeout=10)
+        self.readers[proc].join(timeout=10)
         with self.lock:
             self.latest.pop(i, None)
+            if code != 0:
+                self.violations.append(f"n{i} exited with {code} after SIGTERM")
+            return self.handovers.get(proc)
+
+    def handover(self, i: int, term: int) -> Optional[str]:
+        """Restarts n{i}, the leader of `term`, with SIGTERM; returns the peer it handed over
+        to (whose term, term + 1, check_handover checks once a leader is agreed)."""
+        handed = self.graceful(i)
+        self.start(i)
+        if handed is None or handed[0] != term:
+            with self.lock:
+                self.violations.append(f"n{i}, leader of term {term}, stopped on SIGTERM without a handover in that term: {handed}")
+            return None
+        return handed[1]
+
+    def check_handover(self, term: int, target: str) -> None:
+        with self.lock:
+            led = self.leaders_of_term.get(term + 1)
+            if led != {target}:
+                self.violations.append(f"handed over to {target} in term {term}, yet term {term + 1} was led by {led}")
 
     def agreed(self) -> Optional[Tuple[int, str]]:
         values = [self.latest.get(i) for i in range(NODES)]
@@ -196,15 +229,19 @@ def main() -> int:
     if cluster.wait_agreed(LIVENESS) is None:
         cluster.violations.append("no leader agreed by all after start")
     end = time.monotonic() + args.duration
+    handovers = 0
+    first = True
     while time.monotonic() < end and not cluster.violations:
-        kind = rng.choice(["loss", "partition", "one-way", "kill", "pause", "graceful"])
+        kind = "graceful" if first else rng.choice(["loss", "partition", "one-way", "kill", "pause", "graceful"])
         faults[kind] += 1
         hold = rng.uniform(0.3, 2.5)
         victim = rng.randrange(NODES)
         with cluster.lock:
             leader = cluster.agreed()
-        if leader is not None and rng.random() < 0.5:
-            victim = int(leader[1][1:])  # aim at the leader half of the time
+        if leader is not None and (first or rng.random() < 0.5):
+            victim = int(leader[1][1:])  # aim at the leader half of the time, and first
+        first = False
+        handed_to: Optional[str] = None
         if kind == "loss":
             pct = rng.randrange(10, 60)
             for i in range(NODES):
@@ -225,6 +262,8 @@ def main() -> int:
             cluster.signal(victim, signal.SIGSTOP)
             time.sleep(max(hold, 2 * MAX_ELECTION))
             cluster.signal(victim, signal.SIGCONT)
+        elif leader is not None and victim == int(leader[1][1:]):
+            handed_to = cluster.handover(victim, leader[0])
         else:
             cluster.graceful(victim)
             cluster.start(victim)
@@ -235,10 +274,16 @@ def main() -> int:
             cluster.violations.append(f"after healing a {kind} fault, no leader known by all within {LIVENESS:.1f} s: {cluster.latest}")
         else:
             heal_times.append(took)
+            if handed_to is not None and leader is not None:
+                cluster.check_handover(leader[0], handed_to)
+                handovers += 1
     with cluster.lock:
         terms_with_leaders = len(cluster.leaders_of_term)
     print(f"faults injected: {sum(faults.values())} ({', '.join(f'{k} {v}' for k, v in sorted(faults.items()))})")
     print(f"terms with a leader (elections): {terms_with_leaders}")
+    print(f"SIGTERM to the leader: {handovers} handovers, each followed by the target leading the next term")
+    if handovers == 0 and not cluster.violations:
+        cluster.violations.append("no SIGTERM reached a leader: the handover was not checked")
     if heal_times:
         print(f"time to a leader known by all after healing: median {sorted(heal_times)[len(heal_times) // 2] * 1000:.0f} ms, longest {max(heal_times) * 1000:.0f} ms")
     print(f"violations: {len(cluster.violations)}")
