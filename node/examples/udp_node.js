@@ -8,7 +8,9 @@
 //   node udp_node.js b 127.0.0.1:7002 a@127.0.0.1:7001 c@127.0.0.1:7003
 //   node udp_node.js c 127.0.0.1:7003 a@127.0.0.1:7001 b@127.0.0.1:7002
 // Each prints a JSON line per leader change, e.g. {"term": 1, "leader": "b"}. Stop one with
-// Ctrl-C: a leader hands leadership over, and the others print the new leader at once.
+// Ctrl-C or SIGTERM: a leader hands leadership over, prints
+// {"term": 1, "leader": "b", "handover": "c"}, and exits once it has seen the new leader (or
+// after four election timeouts); the others print the new leader at once.
 'use strict';
 const dgram = require('node:dgram');
 const { Node } = require('almost-raft');
@@ -35,6 +37,9 @@ const peers = new Map(
   }),
 );
 
+const ELECTION_TIMEOUT_MS = 150;
+const leaderWaiters = new Set();
+
 async function main() {
   const socket = dgram.createSocket('udp4');
   const { host, port } = parseAddress(listen);
@@ -51,31 +56,76 @@ async function main() {
     id,
     peers: [...peers.keys()],
     minNodes: peers.size + 1, // wait for the whole cluster before the first election
-    electionTimeoutMs: 150, // a fast LAN: 150 ms / 50 ms
+    electionTimeoutMs: ELECTION_TIMEOUT_MS, // a fast LAN: 150 ms / 50 ms
     heartbeatIntervalMs: 50,
     // Called on the JS thread: hand the datagram to the socket and return.
     send: (to, message) => {
       const peer = peers.get(to);
       if (peer) socket.send(message, peer.port, peer.host);
     },
-    onLeaderChange: ({ leader, term }) => console.log(`{"term": ${term}, "leader": ${JSON.stringify(leader)}}`),
+    onLeaderChange: ({ leader, term }) => {
+      console.log(`{"term": ${term}, "leader": ${JSON.stringify(leader)}}`);
+      if (leader !== null) for (const waiter of leaderWaiters) waiter(term);
+    },
     onError: (err) => console.error('callback error:', err),
   });
 
+  // Bad bytes, strangers and other clusters are refused; the node goes on. The first of a
+  // series is reported in full, then a count at most once a second.
+  let refused = 0;
+  let reporting = false;
+  const report = () => {
+    if (refused === 0) {
+      reporting = false;
+      return;
+    }
+    console.error(`dropped ${refused} more datagrams in the last second`);
+    refused = 0;
+    setTimeout(report, 1000).unref();
+  };
   socket.on('message', (datagram) => {
     try {
       node.receive(datagram);
     } catch (err) {
-      // Bad bytes, strangers and other clusters are refused; the node goes on.
-      console.error(`dropped a datagram: ${err.code}: ${err.message}`);
+      if (reporting) {
+        refused++;
+      } else {
+        console.error(`dropped a datagram: ${err.code}: ${err.message}`);
+        reporting = true;
+        setTimeout(report, 1000).unref();
+      }
     }
   });
+
+  // A leader hands over, and waits (up to four election timeouts) to see the new leader.
+  const handOver = async () => {
+    let term;
+    let to;
+    try {
+      if (!node.isLeader) return;
+      term = node.term;
+      to = node.transferLeadership();
+    } catch {
+      return; // not the leader any more, or no peer heard from
+    }
+    console.log(`{"term": ${term}, "leader": ${JSON.stringify(id)}, "handover": ${JSON.stringify(to)}}`);
+    await new Promise((resolve) => {
+      const timer = setTimeout(resolve, 4 * ELECTION_TIMEOUT_MS);
+      leaderWaiters.add((newTerm) => {
+        if (newTerm > term) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+    });
+  };
 
   let stopping = false;
   const shutdown = async () => {
     if (stopping) return;
     stopping = true;
-    await node.close(); // a leader hands over first; no callback runs after this
+    await handOver();
+    await node.close(); // no callback runs after this
     socket.close(); // nothing keeps the process alive now: it exits
   };
   socket.on('error', (err) => {

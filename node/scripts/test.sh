@@ -4,7 +4,8 @@
 #   2. napi build --release          (the addon; regenerates index.js and index.d.ts)
 #   3. drift check                   (the generated index.js / index.d.ts equal the committed ones)
 #   4. tsc --noEmit -p examples      (the TypeScript example, against the generated types)
-#   5. node --test test/*.test.js    (cluster, errors, callbacks, examples, npm pack + install)
+#   5. cargo test --lib              (the bounded callback queue and the rate limit)
+#   6. node --test test/*.test.js    (cluster, errors, callbacks, edges, examples, npm pack + install)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -41,6 +42,9 @@ done
 
 step "tsc --noEmit on the TypeScript example"
 npx tsc --noEmit -p examples
+
+step "cargo test of the addon's Rust units (bounded callback queue, rate limit)"
+cargo test -q -p almost-raft-node --lib
 
 step "node --test"
 node --test test/*.test.js

@@ -3,16 +3,24 @@
 //! election rule lives in the core.
 //!
 //! Threading (DESIGN.md, "Threading model of the bindings"):
-//! - the node runs on the core's process-wide runtime; its callbacks queue one event each on a
-//!   single threadsafe function, in NonBlocking mode, so the election never waits for the JS
-//!   event loop;
+//! - the node runs on the core's process-wide runtime; its callbacks go into a bounded queue
+//!   (`callback_queue.rs`: at most 1024 sends, the oldest dropped, and 64 leader changes, the
+//!   latest always kept), and a threadsafe function, called in NonBlocking mode only when the
+//!   JS thread is not already due to drain it, wakes the JS thread; so the election never
+//!   waits for the event loop, and a blocked event loop cannot grow memory without limit;
 //! - that one queue carries sends, leader changes and finally "closed", so JS sees them in the
 //!   order the node produced them, and `await close()` resolves after the last callback ran;
+//! - a node is closed when the JS environment that created it is torn down (a worker thread
+//!   that ends), by an environment cleanup hook;
 //! - running nodes live in a process-wide registry keyed by a handle id, so a node whose JS
 //!   object became unreachable keeps running until `close()`;
 //! - `close()` runs the blocking `EmbeddedNode::close` on a thread of its own, never on the JS
 //!   thread.
 
+#[allow(dead_code)] // shared with the Python package, which pops instead of draining
+#[path = "../../python/src/callback_queue.rs"]
+mod callback_queue;
+mod ratelimit;
 mod raw;
 
 use std::cell::RefCell;
@@ -20,7 +28,7 @@ use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use almost_raft::embed::{Callbacks, EmbeddedNode};
 use almost_raft::{LeaderChange as CoreChange, NodeBuilder, Role};
@@ -31,6 +39,8 @@ use napi::threadsafe_function::{
 use napi::{Env, sys};
 use napi_derive::napi;
 
+use callback_queue::{CallbackQueue, Item, MAX_QUEUED_CHANGES, MAX_QUEUED_SENDS};
+use ratelimit::RateLimit;
 use raw::{Deferred, JsRef, Value};
 
 // ------------------------------------------------------------------------------------------
@@ -57,42 +67,48 @@ enum Event {
     Closed,
 }
 
-type EventQueue = ThreadsafeFunction<Event, Unknown<'static>, (), Status, false>;
+/// Wakes the JS thread to drain a node's callback queue.
+type Wake = ThreadsafeFunction<(), Unknown<'static>, (), Status, false>;
 
-/// The `Callbacks` the core calls on its runtime thread: each queues one event, never blocks.
+/// The `Callbacks` the core calls on its runtime thread: each queues one item, never blocks.
 struct QueueCallbacks {
-    queue: Option<EventQueue>,
+    queue: Arc<CallbackQueue>,
+    wake: Option<Wake>,
 }
 
 impl QueueCallbacks {
-    fn push(&self, event: Event) {
-        if let Some(queue) = &self.queue {
-            // NonBlocking on an unbounded queue: fails only while the JS environment shuts down.
-            let _ = queue.call(event, ThreadsafeFunctionCallMode::NonBlocking);
+    fn wake_if(&self, needed: bool) {
+        if let (true, Some(wake)) = (needed, &self.wake) {
+            // At most one call is pending per node; fails only while the JS environment
+            // shuts down.
+            let _ = wake.call((), ThreadsafeFunctionCallMode::NonBlocking);
         }
     }
 }
 
 impl Callbacks for QueueCallbacks {
     fn send(&mut self, to: &str, message: &[u8]) {
-        self.push(Event::Send {
+        let wake = self.queue.push(Item::Send {
             to: to.to_owned(),
             message: message.to_vec(),
         });
+        self.wake_if(wake);
     }
 
     fn leader_changed(&mut self, change: &CoreChange) {
-        self.push(Event::Leader(change.clone()));
+        let wake = self.queue.push(Item::Leader(change.clone()));
+        self.wake_if(wake);
     }
 }
 
 impl Drop for QueueCallbacks {
     /// The core drops the callbacks exactly once, after the last one returned.
     fn drop(&mut self) {
-        self.push(Event::Closed);
-        // Dropping the threadsafe function releases it: once its queue is drained, it no
+        let wake = self.queue.close();
+        self.wake_if(wake);
+        // Dropping the threadsafe function releases it: once its pending call ran, it no
         // longer keeps the event loop alive.
-        self.queue.take();
+        self.wake.take();
     }
 }
 
@@ -116,6 +132,70 @@ struct JsState {
     /// The `Closed` event was delivered: no callback will run any more.
     closed: bool,
     close_waiters: Vec<Deferred>,
+    queue: Arc<CallbackQueue>,
+    /// When the queue's drop counts were last looked at (at most once a second).
+    dropped_checked: Option<Instant>,
+    /// Process warnings about throwing callbacks, per callback.
+    warn_send: RateLimit,
+    warn_leader: RateLimit,
+}
+
+/// Warnings of one kind emitted in full per second; the rest are counted.
+const WARNING_BURST: u32 = 3;
+const WARNING_PERIOD: Duration = Duration::from_secs(1);
+
+/// Runs on the JS thread when woken: every queued callback, in order, then the warnings due.
+fn drain(state: &Rc<RefCell<JsState>>, env: sys::napi_env) {
+    let queue = state.borrow().queue.clone();
+    let (items, closed) = queue.drain();
+    for item in items {
+        let event = match item {
+            Item::Send { to, message } => Event::Send { to, message },
+            Item::Leader(change) => Event::Leader(change),
+        };
+        dispatch(state, env, event);
+    }
+    warn_due(state, env, closed);
+    if closed && !state.borrow().closed {
+        dispatch(state, env, Event::Closed);
+    }
+}
+
+/// Emits, at most once a second (and at the end), what the bounded queue dropped and how many
+/// callback warnings were suppressed.
+fn warn_due(state: &Rc<RefCell<JsState>>, env: sys::napi_env, last: bool) {
+    let now = Instant::now();
+    let (dropped, suppressed, id) = {
+        let mut st = state.borrow_mut();
+        let due = last || st.dropped_checked.is_none_or(|t| now - t >= WARNING_PERIOD);
+        let dropped = if due {
+            st.dropped_checked = Some(now);
+            st.queue.take_dropped()
+        } else {
+            (0, 0)
+        };
+        let flush = |limit: &mut RateLimit| if last { limit.flush(now + WARNING_PERIOD) } else { limit.flush(now) };
+        let suppressed = [("send", flush(&mut st.warn_send)), ("onLeaderChange", flush(&mut st.warn_leader))];
+        (dropped, suppressed, st.id.clone())
+    };
+    if dropped != (0, 0) {
+        let message = format!(
+            "the JS thread fell behind almost-raft node {id:?}: dropped {} stale sends (at most {MAX_QUEUED_SENDS} wait) \
+             and skipped {} leader changes (at most {MAX_QUEUED_CHANGES} wait; the latest is always delivered)",
+            dropped.0, dropped.1
+        );
+        let _ = emit_warning(env, "ERR_EVENTS_DROPPED", &message, None);
+    }
+    for (callback, count) in suppressed {
+        if count > 0 {
+            let _ = emit_warning(env, "ERR_CALLBACK_THREW", &suppressed_message(callback, &id, count), None);
+        }
+    }
+    raw::clear_exception(env);
+}
+
+fn suppressed_message(callback: &str, id: &str, count: u64) -> String {
+    format!("the {callback} callback of almost-raft node {id:?} threw {count} more times (warnings suppressed)")
 }
 
 fn change_value(env: sys::napi_env, change: &CoreChange) -> Result<Value> {
@@ -233,7 +313,8 @@ fn dispatch(state: &Rc<RefCell<JsState>>, env: sys::napi_env, event: Event) {
     raw::clear_exception(env);
 }
 
-/// A user callback threw `thrown`: hand it to `onError`, or else emit a process warning.
+/// A user callback threw `thrown`: hand it to `onError`, or else emit a process warning (at
+/// most 3 a second per callback, then one that counts the rest).
 fn report(state: &Rc<RefCell<JsState>>, env: sys::napi_env, callback: &str, thrown: Value) {
     let (on_error, id) = {
         let st = state.borrow();
@@ -246,21 +327,34 @@ fn report(state: &Rc<RefCell<JsState>>, env: sys::napi_env, callback: &str, thro
         },
         None => thrown,
     };
-    let _ = emit_warning(env, callback, &id, thrown);
+    let verdict = {
+        let mut st = state.borrow_mut();
+        let limit = if callback == "send" { &mut st.warn_send } else { &mut st.warn_leader };
+        limit.check(Instant::now())
+    };
+    if verdict.suppressed > 0 {
+        let message = suppressed_message(callback, &id, verdict.suppressed);
+        let _ = emit_warning(env, "ERR_CALLBACK_THREW", &message, None);
+    }
+    if verdict.emit {
+        let what = raw::describe_thrown(env, thrown);
+        let message = format!(
+            "the {callback} callback of almost-raft node {id:?} threw ({what}); the node goes on. \
+             Pass onError to handle callback errors yourself."
+        );
+        let _ = emit_warning(env, "ERR_CALLBACK_THREW", &message, Some(thrown));
+    }
     raw::clear_exception(env);
 }
 
-/// `process.emitWarning(w)` where `w` is an Error named `AlmostRaftWarning` with code
-/// `ERR_CALLBACK_THREW` and the thrown value as its `cause`.
-fn emit_warning(env: sys::napi_env, callback: &str, id: &str, thrown: Value) -> Result<()> {
-    let what = raw::describe_thrown(env, thrown);
-    let message = format!(
-        "the {callback} callback of almost-raft node {id:?} threw ({what}); the node goes on. \
-         Pass onError to handle callback errors yourself."
-    );
-    let warning = raw::error(env, raw::ErrorClass::Error, "ERR_CALLBACK_THREW", &message)?;
+/// `process.emitWarning(w)` where `w` is an Error named `AlmostRaftWarning` with `code` and,
+/// for a throwing callback, the thrown value as its `cause`.
+fn emit_warning(env: sys::napi_env, code: &str, message: &str, cause: Option<Value>) -> Result<()> {
+    let warning = raw::error(env, raw::ErrorClass::Error, code, message)?;
     raw::set(env, warning, "name", raw::string(env, "AlmostRaftWarning")?)?;
-    raw::set(env, warning, "cause", thrown)?;
+    if let Some(thrown) = cause {
+        raw::set(env, warning, "cause", thrown)?;
+    }
     let process = raw::get(env, raw::global(env)?, "process")?;
     let emit = raw::get(env, process, "emitWarning")?;
     raw::call_method(env, process, emit, &[warning])
@@ -627,6 +721,17 @@ pub struct Node {
     handle: u64,
     id: String,
     js: Rc<RefCell<JsState>>,
+    /// Closes the node if its JS environment is torn down first (a worker that ends).
+    cleanup: std::cell::Cell<Option<napi::CleanupEnvHook<u64>>>,
+}
+
+/// Closes a node whose JS environment is going away; waits for it to stop (a leader hands
+/// over first), which needs nothing of JS.
+fn close_at_env_teardown(handle: u64) {
+    let node = registry().remove(&handle);
+    if let Some(node) = node {
+        node.close();
+    }
 }
 
 extern "C" fn noop(_env: sys::napi_env, _info: sys::napi_callback_info) -> sys::napi_value {
@@ -654,6 +759,7 @@ impl Node {
             ));
         }
         let parsed = parse_options(env, options.raw())?;
+        let queue = Arc::new(CallbackQueue::default());
         let js = Rc::new(RefCell::new(JsState {
             id: parsed.id.clone(),
             send: Some(parsed.send),
@@ -663,28 +769,44 @@ impl Node {
             iterators: Vec::new(),
             closed: false,
             close_waiters: Vec::new(),
+            queue: queue.clone(),
+            dropped_checked: None,
+            warn_send: RateLimit::new(WARNING_BURST, WARNING_PERIOD),
+            warn_leader: RateLimit::new(WARNING_BURST, WARNING_PERIOD),
         }));
         let napi_env = Env::from_raw(env);
         let target: Function<(), Unknown<'static>> =
             napi_env.create_function("almostRaftEvents", noop)?;
-        let queue: EventQueue = {
+        let wake: Wake = {
             let js = js.clone();
             target
-                .build_threadsafe_function::<Event>()
+                .build_threadsafe_function::<()>()
                 .callee_handled::<false>()
-                .build_callback(move |ctx: ThreadsafeCallContext<Event>| {
-                    dispatch(&js, ctx.env.raw(), ctx.value);
+                .build_callback(move |ctx: ThreadsafeCallContext<()>| {
+                    drain(&js, ctx.env.raw());
                     Ok(())
                 })?
         };
-        let node = EmbeddedNode::start(parsed.builder, QueueCallbacks { queue: Some(queue) })
-            .map_err(|e| throw_core(env, &e))?;
+        let callbacks = QueueCallbacks {
+            queue,
+            wake: Some(wake),
+        };
+        let node =
+            EmbeddedNode::start(parsed.builder, callbacks).map_err(|e| throw_core(env, &e))?;
         let handle = NEXT_HANDLE.fetch_add(1, Ordering::Relaxed);
         registry().insert(handle, Arc::new(node));
+        let cleanup = match napi_env.add_env_cleanup_hook(handle, close_at_env_teardown) {
+            Ok(hook) => Some(hook),
+            Err(e) => {
+                close_at_env_teardown(handle);
+                return Err(e);
+            }
+        };
         Ok(Node {
             handle,
             id: parsed.id,
             js,
+            cleanup: std::cell::Cell::new(cleanup),
         })
     }
 
@@ -844,6 +966,9 @@ impl Node {
             } else {
                 st.close_waiters.push(deferred);
             }
+        }
+        if let Some(hook) = self.cleanup.take() {
+            let _ = Env::from_raw(env).remove_env_cleanup_hook(hook);
         }
         let node = registry().remove(&self.handle);
         if let Some(node) = node {
