@@ -38,7 +38,18 @@ fn init_one() -> (
     mpsc::Receiver<Message<NodeMPSC>>,
     String,
 ) {
-    let (heartbeat_interval, message_timeout, timeout, max_node, min_node) = (1000, 20, 5000, 5, 2);
+    init_one_with_max_node(5)
+}
+
+fn init_one_with_max_node(
+    max_node: usize,
+) -> (
+    RaftElectionState<NodeMPSC>,
+    Sender<Message<NodeMPSC>>,
+    mpsc::Receiver<Message<NodeMPSC>>,
+    String,
+) {
+    let (heartbeat_interval, message_timeout, timeout, min_node) = (1000, 20, 5000, 2);
     let (tx, from_raft) = mpsc::channel(10);
     let self_id = uuid::Uuid::new_v4().to_string();
     let nodes = vec![]; // we'll add node later
@@ -57,9 +68,20 @@ fn init_one() -> (
 
 #[tokio::test(start_paused = true)]
 async fn three_readme_nodes_elect_one_leader_agreed_by_all() {
+    elect_with_max_node(5).await;
+}
+
+/// 0.4 never enforced `max_node`: with max_node 1, each node still takes both its peers (a
+/// node that refused one would count majorities over another peer set), and they elect.
+#[tokio::test(start_paused = true)]
+async fn max_node_is_not_enforced_as_in_0_4() {
+    elect_with_max_node(1).await;
+}
+
+async fn elect_with_max_node(max_node: usize) {
     let mut inboxes = Vec::new();
     let mut tasks = Vec::new();
-    let nodes: Vec<_> = (0..3).map(|_| init_one()).collect();
+    let nodes: Vec<_> = (0..3).map(|_| init_one_with_max_node(max_node)).collect();
     let handles: Vec<NodeMPSC> = nodes
         .iter()
         .map(|(_, tx_to_raft, _, id)| NodeMPSC {

@@ -145,26 +145,38 @@ async fn hand_over<O: Outbox>(shared: &Arc<Shared>, queues: &mut PeerQueues<O>) 
 }
 
 /// Saves durably; a storage that blocks (a file) saves on a blocking thread, so the runtime
-/// never waits on fsync. That thread gives the storage back even if this future is dropped.
+/// never waits on fsync. That thread gives the storage back even if this future is dropped,
+/// and a save that panics gives it back too (so that a node stopping never waits forever).
 async fn save(shared: &Arc<Shared>, state: &HardState) -> Result<(), Error> {
     let blocks = shared.storage.blocks();
-    let mut storage = shared.storage.begin_save()?;
+    let mut lent = Lent(shared.clone(), Some(shared.storage.begin_save()?));
     if !blocks {
-        let result = storage.save(state);
-        shared.storage.end_save(storage);
-        return Ok(result?);
+        return Ok(lent.storage().save(state)?);
     }
-    let (owner, state) = (shared.clone(), state.clone());
-    let result = tokio::task::spawn_blocking(move || {
-        let result = storage.save(&state);
-        owner.storage.end_save(storage);
-        result
-    })
-    .await
-    .map_err(|e| {
-        Error::Storage(StorageError::Failed {
-            reason: format!("save panicked: {e}"),
-        })
-    })?;
+    let state = state.clone();
+    let result = tokio::task::spawn_blocking(move || lent.storage().save(&state))
+        .await
+        .map_err(|e| {
+            Error::Storage(StorageError::Failed {
+                reason: format!("save panicked: {e}"),
+            })
+        })?;
     Ok(result?)
+}
+
+/// The storage, lent out for one save; it goes back to the node's slot when dropped.
+struct Lent(Arc<Shared>, Option<Box<dyn crate::storage::Storage>>);
+
+impl Lent {
+    fn storage(&mut self) -> &mut Box<dyn crate::storage::Storage> {
+        self.1.as_mut().expect("lent until dropped")
+    }
+}
+
+impl Drop for Lent {
+    fn drop(&mut self) {
+        if let Some(storage) = self.1.take() {
+            self.0.storage.end_save(storage);
+        }
+    }
 }

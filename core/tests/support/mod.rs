@@ -6,6 +6,8 @@
 //! node's timers in time order.
 #![allow(dead_code)]
 
+pub mod net;
+
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::mem::{Discriminant, discriminant};
 use std::time::Duration;

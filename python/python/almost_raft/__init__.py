@@ -6,6 +6,7 @@
 
 from ._errors import (
     ClosedError,
+    InternalError,
     ConfigError,
     Error,
     InvalidIdError,
@@ -20,6 +21,7 @@ from ._types import LeaderChange, Role, Status
 
 __all__ = [
     "ClosedError",
+    "InternalError",
     "ConfigError",
     "Error",
     "InvalidIdError",

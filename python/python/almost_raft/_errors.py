@@ -42,6 +42,10 @@ class ClosedError(Error):
     """The node was closed, or stopped (removed from its cluster, or failed to save)."""
 
 
+class InternalError(Error):
+    """A bug in almost-raft (a panic inside it): the node stopped."""
+
+
 _BY_KIND: dict[str, type[Error]] = {
     "INVALID_CONFIG": ConfigError,
     "INVALID_ID": InvalidIdError,
@@ -54,6 +58,7 @@ _BY_KIND: dict[str, type[Error]] = {
     "NOT_LEADER": NotLeaderError,
     "STORAGE": StorageError,
     "CLOSED": ClosedError,
+    "INTERNAL": InternalError,
 }
 
 
