@@ -120,7 +120,7 @@ impl Checker {
             }
         }
         if after.term() > before.term {
-            let campaigned = after.term() == seen + 1
+            let campaigned = after.term() == seen.saturating_add(1)
                 && matches!(after.role(), Role::Candidate | Role::Leader)
                 && after.voted_for() == Some(name.as_str());
             if after.term() != seen && !campaigned {

@@ -1020,12 +1020,12 @@ impl<'t> Simulation<'t> {
                 // `term`, its pre-vote term `term + 1`).
                 let other = match self.rng.random_range(0..3) {
                     0 => term.saturating_sub(1),
-                    1 => term + 2,
+                    1 => term.saturating_add(2),
                     _ => self.hostile_term(term),
                 };
                 if self.rng.random_bool(0.5) && other != term {
                     (other, Body::VoteReply { granted: true })
-                } else if other != term + 1 {
+                } else if other != term.saturating_add(1) {
                     (other, Body::PreVoteReply { granted: true })
                 } else {
                     return Ok(());
@@ -1067,13 +1067,13 @@ impl<'t> Simulation<'t> {
         match self.rng.random_range(0..20) {
             0..2 => 0,
             2..4 => term,
-            4..6 => term + 1,
-            6..9 => term + self.rng.random_range(2..100),
-            9..12 => term + (1 << 20),
+            4..6 => term.saturating_add(1),
+            6..9 => term.saturating_add(self.rng.random_range(2..100)),
+            9..12 => term.saturating_add(1 << 20),
             // The largest jump a node takes: rarer, as it can leave nodes too far apart
             // for liveness to be promised (see `liveness_promised`).
-            12 => term + MAX_TERM_JUMP,
-            13..15 => term + MAX_TERM_JUMP + 1,
+            12 => term.saturating_add(MAX_TERM_JUMP),
+            13..15 => term.saturating_add(MAX_TERM_JUMP + 1),
             15..17 => MAX_TERM - self.rng.random_range(0..3),
             17 => MAX_TERM + 1,
             _ => u64::MAX,
