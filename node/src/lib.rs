@@ -174,8 +174,17 @@ fn warn_due(state: &Rc<RefCell<JsState>>, env: sys::napi_env, last: bool) {
         } else {
             (0, 0)
         };
-        let flush = |limit: &mut RateLimit| if last { limit.flush(now + WARNING_PERIOD) } else { limit.flush(now) };
-        let suppressed = [("send", flush(&mut st.warn_send)), ("onLeaderChange", flush(&mut st.warn_leader))];
+        let flush = |limit: &mut RateLimit| {
+            if last {
+                limit.flush(now + WARNING_PERIOD)
+            } else {
+                limit.flush(now)
+            }
+        };
+        let suppressed = [
+            ("send", flush(&mut st.warn_send)),
+            ("onLeaderChange", flush(&mut st.warn_leader)),
+        ];
         (dropped, suppressed, st.id.clone())
     };
     if dropped != (0, 0) {
@@ -188,14 +197,21 @@ fn warn_due(state: &Rc<RefCell<JsState>>, env: sys::napi_env, last: bool) {
     }
     for (callback, count) in suppressed {
         if count > 0 {
-            let _ = emit_warning(env, "ERR_CALLBACK_THREW", &suppressed_message(callback, &id, count), None);
+            let _ = emit_warning(
+                env,
+                "ERR_CALLBACK_THREW",
+                &suppressed_message(callback, &id, count),
+                None,
+            );
         }
     }
     raw::clear_exception(env);
 }
 
 fn suppressed_message(callback: &str, id: &str, count: u64) -> String {
-    format!("the {callback} callback of almost-raft node {id:?} threw {count} more times (warnings suppressed)")
+    format!(
+        "the {callback} callback of almost-raft node {id:?} threw {count} more times (warnings suppressed)"
+    )
 }
 
 fn change_value(env: sys::napi_env, change: &CoreChange) -> Result<Value> {
@@ -329,7 +345,11 @@ fn report(state: &Rc<RefCell<JsState>>, env: sys::napi_env, callback: &str, thro
     };
     let verdict = {
         let mut st = state.borrow_mut();
-        let limit = if callback == "send" { &mut st.warn_send } else { &mut st.warn_leader };
+        let limit = if callback == "send" {
+            &mut st.warn_send
+        } else {
+            &mut st.warn_leader
+        };
         limit.check(Instant::now())
     };
     if verdict.suppressed > 0 {

@@ -67,7 +67,6 @@ impl RateLimit {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

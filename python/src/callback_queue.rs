@@ -228,9 +228,18 @@ mod tests {
         let q = CallbackQueue::default();
         q.push(change(1));
         q.push(send(1));
-        assert!(matches!(q.pop(Duration::ZERO), Popped::Item(Item::Leader(_))));
-        assert!(!q.close(), "the consumer was already woken by the first push");
-        assert!(matches!(q.pop(Duration::ZERO), Popped::Item(Item::Send { .. })));
+        assert!(matches!(
+            q.pop(Duration::ZERO),
+            Popped::Item(Item::Leader(_))
+        ));
+        assert!(
+            !q.close(),
+            "the consumer was already woken by the first push"
+        );
+        assert!(matches!(
+            q.pop(Duration::ZERO),
+            Popped::Item(Item::Send { .. })
+        ));
         assert!(matches!(q.pop(Duration::ZERO), Popped::Closed));
         assert!(!q.push(send(2)), "nothing is queued after close");
     }
