@@ -140,7 +140,7 @@ const char *almost_raft_version(void);
 // ALMOST_RAFT_RUNTIME and changes nothing. Thread-safe.
 enum almost_raft_result almost_raft_set_worker_threads(size_t threads);
 
-// Creates a config for the node `id` with the defaults of DESIGN.md: election timeout
+// Creates a config for the node `id` with the defaults of the README: election timeout
 // 1000 ms, heartbeat 100 ms, message timeout 100 ms, min_nodes 3, no max_nodes, pre-vote and
 // check-quorum on, no state file, cluster "". On success `*out` is a new config.
 enum almost_raft_result almost_raft_config_new(const char *id,

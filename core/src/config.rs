@@ -1,4 +1,4 @@
-//! Election configuration, the same keys in every language (see DESIGN.md).
+//! Election configuration, the same keys in every language (see the README).
 
 use std::time::Duration;
 use thiserror::Error;

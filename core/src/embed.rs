@@ -1,7 +1,7 @@
 //! The embedding layer: a callback-based node on a process-wide runtime. The C, Python and
 //! Node.js packages are thin wrappers over [`EmbeddedNode`], so that all of them behave alike.
 //!
-//! Threading contract (DESIGN.md):
+//! Threading contract (README):
 //! - one process-wide tokio runtime, started on first use; [`set_worker_threads`] before that;
 //! - a node's callbacks run on a runtime thread, one at a time, never concurrently;
 //! - every method may be called from any thread, including from inside a callback;

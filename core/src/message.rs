@@ -9,7 +9,7 @@ use crate::id::NodeId;
 pub const MAX_TERM: u64 = (1 << 53) - 1;
 
 /// The largest term jump a node adopts from one message. An honest peer is never this far
-/// ahead; a hostile one that is would spend the term space (see docs/design.md, "Hostile
+/// ahead; a hostile one that is would spend the term space (see the README, "Hostile
 /// terms").
 pub const MAX_TERM_JUMP: u64 = 1 << 32;
 

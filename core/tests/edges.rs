@@ -1,6 +1,6 @@
 //! The machine at the edges: hostile terms, TimeoutNow from a node that does not lead, the
 //! check-quorum bound, handover targets, stopping after a failed save, and promise 4 with and
-//! without check-quorum. Each test names the README promise or docs/design.md rule it checks.
+//! without check-quorum. Each test names the README promise or rule it checks.
 
 mod support;
 
@@ -40,7 +40,7 @@ fn a_term_above_max_term_is_refused_and_changes_nothing() {
     }
 }
 
-/// docs/design.md "Hostile terms": no node takes a jump beyond MAX_TERM_JUMP from one
+/// README, hostile terms: no node takes a jump beyond MAX_TERM_JUMP from one
 /// message (no honest peer is that far ahead); a jump of exactly MAX_TERM_JUMP is adopted
 /// (Raft §5.1). Without check-quorum and pre-vote, so nothing else stands in the way.
 #[test]

@@ -343,7 +343,7 @@ fn leader_stepdown_when_quorum_active() {
     assert_eq!((m.role(), m.leader()), (Role::Leader, Some("1")));
 }
 
-/// Thesis §6.2 (check-quorum, promise 3 of DESIGN.md): a leader that hears from no majority
+/// Thesis §6.2 (check-quorum, promise 3 of the README): a leader that hears from no majority
 /// for an election timeout steps down and says so; not before T, and within 2T of the last
 /// message. Without check-quorum it would lead on. Ports etcd TestLeaderStepdownWhenQuorumLost.
 #[test]
@@ -809,7 +809,7 @@ fn campaign_while_leader() {
     }
 }
 
-/// Membership (DESIGN.md): peers are added and removed locally; adding twice is a no-op,
+/// Membership (README): peers are added and removed locally; adding twice is a no-op,
 /// `max_nodes` refuses more, a node cannot be its own peer. Ports etcd TestAddNode.
 #[test]
 fn add_node() {
@@ -831,7 +831,7 @@ fn add_node() {
     );
 }
 
-/// Membership (DESIGN.md, no etcd equivalent): `min_nodes` holds elections (§5.2) back until
+/// Membership (README, no etcd equivalent): `min_nodes` holds elections (§5.2) back until
 /// the cluster is that large, and status says how many nodes are missing.
 #[test]
 fn min_nodes_holds_elections_back() {
@@ -887,7 +887,7 @@ fn remove_node() {
     assert_eq!(m.add_peer(now, "2"), Err(Error::Stopped));
 }
 
-/// Promise 5 of DESIGN.md (the last event agrees with status()): a leader that removes itself
+/// Promise 5 of the README (the last event agrees with status()): a leader that removes itself
 /// gives up leadership in what it reports. Not in etcd (there it panics).
 #[test]
 fn removed_leader_no_longer_reports_leading() {
@@ -1014,7 +1014,7 @@ fn duplicated_grant_counts_once() {
     }
 }
 
-/// §5.2 with DESIGN.md persistence: a candidate's own vote counts only once it is saved
+/// §5.2 with the README's durable state: a candidate's own vote counts only once it is saved
 /// (`persisted` with a state holding it), so it cannot win on an unsaved vote. Also ports etcd
 /// TestCandidateDeliversPreCandidateSelfVoteAfterBecomingCandidate.
 #[test]
@@ -1100,7 +1100,7 @@ fn candidate_self_vote_after_lost_election() {
     }
 }
 
-/// §5.2 with DESIGN.md's `min_nodes` (no etcd equivalent): a one-node cluster elects itself
+/// §5.2 with the README's `min_nodes` (no etcd equivalent): a one-node cluster elects itself
 /// only with `min_nodes = 1`; with the default (3) it waits, and says for how many nodes.
 #[test]
 fn one_node_cluster_elects_itself_only_with_min_nodes_1() {
@@ -1145,7 +1145,7 @@ fn pre_vote_does_not_bump_term() {
     assert_eq!(nw.durable["1"].term, 5);
 }
 
-/// Promise 2 of DESIGN.md (fencing token) and §5.2 Election Safety: under a fixed pseudo-random
+/// Promise 2 of the README (fencing token) and §5.2 Election Safety: under a fixed pseudo-random
 /// schedule of partitions and timeouts, the term in each node's LeaderChanged events never goes
 /// down, no two nodes announce different leaders for one term, and a saved term never goes down.
 #[test]

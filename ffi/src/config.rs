@@ -1,4 +1,4 @@
-//! The config handle: the node's id, its peers and one setter per config key of DESIGN.md.
+//! The config handle: the node's id, its peers and one setter per config key of the README.
 //! A config may be used by one thread at a time; it can start any number of nodes.
 
 use std::ffi::c_char;
@@ -37,7 +37,7 @@ fn id_arg<'a>(id: *const c_char, len: usize, what: &str) -> Result<&'a str, Fail
     Ok(id)
 }
 
-/// Creates a config for the node `id` with the defaults of DESIGN.md: election timeout
+/// Creates a config for the node `id` with the defaults of the README: election timeout
 /// 1000 ms, heartbeat 100 ms, message timeout 100 ms, min_nodes 3, no max_nodes, pre-vote and
 /// check-quorum on, no state file, cluster "". On success `*out` is a new config.
 #[unsafe(no_mangle)]

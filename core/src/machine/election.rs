@@ -86,7 +86,7 @@ impl Machine {
     }
 
     /// Why a message with a term above ours is ignored without adopting it, if it is (see
-    /// docs/design.md, "Hostile terms"). The rest adopt it, as Raft §5.1 says.
+    /// README, "Hostile terms"). The rest adopt it, as Raft §5.1 says.
     fn refuses_higher_term(&self, now: Duration, msg: &Envelope) -> Option<&'static str> {
         let jump = msg.term - self.term;
         if jump > MAX_TERM_JUMP && !self.bugs.has(Bug::TermOverflowUnchecked) {

@@ -101,7 +101,7 @@ impl Checker {
         let seen = msg.map_or(before.term, |m| m.term.max(before.term));
         if let Some(m) = msg {
             // Pre-votes never move a term, a vote request may meet leader stickiness, and no
-            // node takes a jump beyond MAX_TERM_JUMP (docs/design.md, "Hostile terms").
+            // node takes a jump beyond MAX_TERM_JUMP (README, "Hostile terms").
             let may_ignore = matches!(
                 m.body,
                 Body::PreVote

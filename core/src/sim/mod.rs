@@ -1205,7 +1205,7 @@ impl<'t> Simulation<'t> {
         Ok(())
     }
 
-    /// Whether the cluster is promised to elect again after healing (docs/design.md, "Hostile
+    /// Whether the cluster is promised to elect again after healing (README, "Hostile
     /// terms"): always without hostile input; after it, when no two nodes' terms are so far
     /// apart that the next elections could carry them past `MAX_TERM_JUMP`, where nodes
     /// refuse each other's terms.
