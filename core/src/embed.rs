@@ -21,6 +21,13 @@ use crate::error::Error;
 use crate::machine::Status;
 use crate::runtime::{BytesOutbox, LeaderChange, NodeBuilder, Shared, Transport, run_node};
 
+mod queue;
+
+pub use queue::{
+    Backlog, CallbackQueue, Item, MAX_QUEUED_CHANGES, MAX_QUEUED_SENDS, Popped, QueuedCallbacks,
+    Wake,
+};
+
 /// What a node calls back into the application with. Both methods must return quickly: hand
 /// the bytes to a socket or a queue, note the change; never wait on the node itself.
 pub trait Callbacks: Send + 'static {

@@ -13,7 +13,6 @@ start=$(date +%s)
 "$venv/bin/pip" install -q ./python
 echo "pip install ./python took $(( $(date +%s) - start )) s"
 "$venv/bin/python" -m pytest -q python/tests
-cargo test -q -p almost-raft-python --lib   # the bounded callback queue
 "$venv/bin/python" -m mypy --strict python/examples python/tests
 
 # A release wheel, installed into another fresh environment, works there.

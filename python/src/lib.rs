@@ -1,45 +1,22 @@
 //! The native half of the `almost_raft` Python package: a thin layer over
 //! `almost_raft::embed::EmbeddedNode`. Callbacks never wait on the GIL: they are queued, and
 //! a Python thread of the package (see `_node.py`) takes them off the queue and runs them.
-//! The queue is bounded (`callback_queue.rs`): a stalled Python thread loses the oldest sends,
-//! never the latest leader change.
+//! The queue is bounded (`almost_raft::embed::CallbackQueue`): a stalled Python thread loses
+//! the oldest sends, never the latest leader change, and always hears why the node stopped.
 
-#[allow(dead_code)] // shared with the Node.js package, which drains instead of popping
-mod callback_queue;
 mod logs;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use almost_raft::embed::{Callbacks, EmbeddedNode};
-use almost_raft::{Config, Error, LeaderChange, NodeBuilder, Role};
+use almost_raft::embed::{
+    CallbackQueue, EmbeddedNode, Item, MAX_QUEUED_CHANGES, MAX_QUEUED_SENDS, Popped,
+    QueuedCallbacks,
+};
+use almost_raft::{Config, Error, NodeBuilder, Role};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
-
-use callback_queue::{CallbackQueue, Item, MAX_QUEUED_CHANGES, MAX_QUEUED_SENDS, Popped};
-
-/// Queues callbacks, so the runtime never waits for Python; closes the queue when the core
-/// drops the callbacks (after the last one).
-struct Queue(Arc<CallbackQueue>);
-
-impl Callbacks for Queue {
-    fn send(&mut self, to: &str, message: &[u8]) {
-        self.0.push(Item::Send {
-            to: to.to_owned(),
-            message: message.to_vec(),
-        });
-    }
-    fn leader_changed(&mut self, change: &LeaderChange) {
-        self.0.push(Item::Leader(change.clone()));
-    }
-}
-
-impl Drop for Queue {
-    fn drop(&mut self) {
-        self.0.close();
-    }
-}
 
 /// Raises the exception class of `almost_raft._errors` for the error's kind.
 fn raise(py: Python<'_>, error: Error) -> PyErr {
@@ -93,7 +70,8 @@ impl NativeNode {
         }
         logs::install();
         let queue = Arc::new(CallbackQueue::default());
-        let callbacks = Queue(queue.clone());
+        // The callback thread waits on the queue itself: nothing to wake.
+        let callbacks = QueuedCallbacks::new(queue.clone(), None);
         let node = py
             .detach(|| EmbeddedNode::start(builder, callbacks))
             .map_err(|e| raise(py, e))?;
@@ -153,8 +131,10 @@ impl NativeNode {
         self.node.is_closed()
     }
 
-    /// The next callback to run: ("send", to, bytes), ("leader", leader, term), None when
-    /// nothing came within `timeout_ms`, or ("closed",) once the node is closed and drained.
+    /// The next callback to run: ("send", to, bytes), ("leader", leader, term),
+    /// ("stopped", error or None) once, last, when the node stopped (the error says why it
+    /// stopped by itself), None when nothing came within `timeout_ms`, or ("closed",) once
+    /// everything was taken.
     fn next_callback<'py>(
         &self,
         py: Python<'py>,
@@ -168,6 +148,10 @@ impl NativeNode {
             Popped::Item(Item::Leader(change)) => ("leader", change.leader, change.term)
                 .into_pyobject(py)?
                 .into_any(),
+            Popped::Item(Item::Stopped(failure)) => {
+                let failure = failure.map(|e| raise(py, e).into_value(py));
+                ("stopped", failure).into_pyobject(py)?.into_any()
+            }
             Popped::Empty => return Ok(None),
             Popped::Closed => ("closed",).into_pyobject(py)?.into_any(),
         }))

@@ -3,8 +3,11 @@ SystemExit and KeyboardInterrupt) or raise on every call, and waits on a node th
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
 import re
+import shutil
 import threading
 from typing import Callable, Iterator, List, Optional
 
@@ -204,3 +207,38 @@ def test_a_send_callback_raising_every_time_logs_a_few_tracebacks_then_a_count(r
     assert len(before) == 3, [r.getMessage() for r in before]
     assert all(r.exc_info is not None for r in before), "the first ones are logged in full"
     assert int(re.findall(r"raised (\d+) more", summary.getMessage())[0]) > 0
+
+
+def test_a_node_whose_save_fails_ends_its_stream_with_the_error_and_then_is_closed(
+    tmp_path: "os.PathLike[str]", records: Records
+) -> None:
+    """Defect: a failed save stopped the node silently (the iterator just ended, later calls
+    raised StorageError). Now the last change names no leader, the iterator raises the
+    StorageError, the logger says why, status says stopped, and later calls raise ClosedError."""
+    state_dir = os.path.join(tmp_path, "state")
+    os.mkdir(state_dir)
+    node = Node("a", lambda to, data: None, peers=["b"], min_nodes=2, election_timeout_ms=60_000,
+                state_path=os.path.join(state_dir, "a.state"))
+    shutil.rmtree(state_dir)  # the next save (of a higher term) cannot be written
+
+    async def follow() -> List[LeaderChange]:
+        seen: List[LeaderChange] = []
+        async for change in node.leader_changes():
+            seen.append(change)
+            if len(seen) == 1:
+                node.receive(heartbeat(5, "b"))
+        return seen
+
+    with pytest.raises(almost_raft.StorageError) as raised:
+        asyncio.run(asyncio.wait_for(follow(), GUARD))
+    assert "a.state" in str(raised.value)
+    assert node.failure is raised.value
+    records.wait_for(r"the node stops error=.*a\.state")  # the core's log, once
+    status = node.status()
+    assert status.stopped and status.leader is None and not node.is_leader
+    with pytest.raises(almost_raft.ClosedError):
+        node.receive(heartbeat(6, "b"))
+    with pytest.raises(almost_raft.ClosedError) as waited:
+        node.wait_for_leader(GUARD)
+    assert waited.value.__cause__ is raised.value
+    node.close()

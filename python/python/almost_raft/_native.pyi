@@ -5,7 +5,8 @@ __version__: str
 MAX_QUEUED_SENDS: int
 MAX_QUEUED_CHANGES: int
 
-_Callback = Union[Tuple[str, str, bytes], Tuple[str, Optional[str], int], Tuple[str]]
+# ("send", to, bytes), ("leader", leader, term), ("stopped", error or None), ("closed",)
+_Callback = Union[Tuple[str, str, bytes], Tuple[str, Optional[str], int], Tuple[str, Optional[Exception]], Tuple[str]]
 
 class NativeNode:
     def __init__(

@@ -12,10 +12,10 @@ import threading
 import time
 import weakref
 from types import TracebackType
-from typing import AsyncIterator, Callable, Iterable, List, Optional, Tuple, Type, Union
+from typing import AsyncIterator, Callable, Iterable, List, Optional, Tuple, Type, Union, cast
 
 from . import _native
-from ._errors import ClosedError, ConfigError
+from ._errors import ClosedError, ConfigError, Error
 from ._ratelimit import PERIOD, RateLimit
 from ._types import LeaderChange, Role, Status
 
@@ -120,6 +120,7 @@ class Node:
         self._current = LeaderChange(None, 0)
         self._subscribers: List[Tuple[asyncio.AbstractEventLoop, "asyncio.Queue[Optional[LeaderChange]]"]] = []
         self._stream_ended = False
+        self._failure: Optional[Error] = None
         self._closed = False
         self._native = _native.NativeNode(
             id, peer_list, timeouts[0], timeouts[1], timeouts[2], min_count, max_count, pre_vote, check_quorum, path, cluster
@@ -188,12 +189,23 @@ class Node:
             if not self._lock.wait_for(known, timeout):
                 raise TimeoutError(f"no leader known by {self._id} within {timeout} s")
             if self._closed or self._current.leader is None:
-                raise ClosedError(f"node {self._id!r} was closed (or stopped) before a leader was known", "CLOSED")
+                raise ClosedError(
+                    f"node {self._id!r} was closed (or stopped) before a leader was known", "CLOSED"
+                ) from self._failure
             return self._current
+
+    @property
+    def failure(self) -> Optional[Error]:
+        """Why the node stopped by itself (a :class:`StorageError` when its state file could
+        not be written, an :class:`InternalError`), once it has; None otherwise."""
+        with self._lock:
+            return self._failure
 
     async def leader_changes(self) -> AsyncIterator[LeaderChange]:
         """Every leader change, in order, starting with the current state; nothing is lost.
-        Ends when the node is closed."""
+        Ends when the node is closed or removed from its cluster; when it stops by itself
+        (its state file cannot be written), the last change names no leader and the iterator
+        then raises the error that stopped it."""
         loop = asyncio.get_running_loop()
         queue: "asyncio.Queue[Optional[LeaderChange]]" = asyncio.Queue()
         entry = (loop, queue)
@@ -207,6 +219,10 @@ class Node:
             while True:
                 change = await queue.get()
                 if change is None:
+                    with self._lock:
+                        failure = self._failure
+                    if failure is not None:
+                        raise failure
                     return
                 yield change
         finally:
@@ -250,16 +266,26 @@ class Node:
                 continue
             if item[0] == "closed":
                 break
+            if item[0] == "stopped":
+                self._stopped(cast(Tuple[str, Optional[Error]], item)[1])
+                continue
             if item[0] == "send":
-                self._call(limit, "send", self._send, item[1], item[2])
+                _, to, data = cast(Tuple[str, str, bytes], item)
+                self._call(limit, "send", self._send, to, data)
             else:
-                self._deliver(limit, LeaderChange(item[1], item[2]))  # type: ignore[arg-type]
+                _, leader, term = cast(Tuple[str, Optional[str], int], item)
+                self._deliver(limit, LeaderChange(leader, term))
         self._report_dropped()
         limit.flush(force=True)
         with self._lock:
             self._stream_ended = True
             self._notify(None)
             self._lock.notify_all()
+
+    def _stopped(self, failure: Optional[Error]) -> None:
+        # The core has logged it already (through the almost_raft logger).
+        with self._lock:
+            self._failure = failure
 
     def _deliver(self, limit: RateLimit, change: LeaderChange) -> None:
         with self._lock:

@@ -8,15 +8,17 @@
 //!   the changes that remain are still in order (terms never go down) and the newest, the
 //!   node's current state, is always kept: the last change delivered is the final state.
 //!
-//! Items keep the order the node produced them in. Both language bindings use this file (the
-//! Node.js crate includes it by path); it has no dependency on either and belongs in the core's
-//! embedding layer.
+//! Items keep the order the node produced them in; the last is always [`Item::Stopped`], which
+//! says why the node stopped. The Python and Node.js packages use it through
+//! [`QueuedCallbacks`], which fills it from the node's [`Callbacks`].
 
 use std::collections::VecDeque;
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use almost_raft::LeaderChange;
+use super::Callbacks;
+use crate::error::Error;
+use crate::runtime::LeaderChange;
 
 /// How many sends may wait for a stalled language thread before the oldest is dropped.
 pub const MAX_QUEUED_SENDS: usize = 1024;
@@ -27,6 +29,20 @@ pub const MAX_QUEUED_CHANGES: usize = 64;
 pub enum Item {
     Send { to: String, message: Vec<u8> },
     Leader(LeaderChange),
+    /// The node stopped: the last item. Holds why when it stopped by itself (a failed save,
+    /// an internal error); `None` when it was closed or removed from its cluster.
+    Stopped(Option<Error>),
+}
+
+impl Item {
+    /// Sends and leader changes are bounded separately; the final `Stopped` is never dropped.
+    fn kind(&self) -> Option<bool> {
+        match self {
+            Item::Send { .. } => Some(true),
+            Item::Leader(_) => Some(false),
+            Item::Stopped(_) => None,
+        }
+    }
 }
 
 /// What [`CallbackQueue::pop`] found.
@@ -77,7 +93,11 @@ impl CallbackQueue {
         if st.closed {
             return false;
         }
-        let is_send = matches!(item, Item::Send { .. });
+        let Some(is_send) = item.kind() else {
+            st.items.push_back(item);
+            self.ready.notify_one();
+            return !std::mem::replace(&mut st.woken, true);
+        };
         let (count, max) = if is_send {
             (st.backlog.sends, MAX_QUEUED_SENDS)
         } else {
@@ -87,7 +107,7 @@ impl CallbackQueue {
             let oldest = st
                 .items
                 .iter()
-                .position(|i| matches!(i, Item::Send { .. }) == is_send);
+                .position(|i| i.kind() == Some(is_send));
             if let Some(at) = oldest {
                 st.items.remove(at);
             }
@@ -119,6 +139,7 @@ impl CallbackQueue {
         match item {
             Item::Send { .. } => st.backlog.sends -= 1,
             Item::Leader(_) => st.backlog.changes -= 1,
+            Item::Stopped(_) => {}
         }
     }
 
@@ -171,8 +192,66 @@ impl CallbackQueue {
     }
 }
 
+/// Wakes the consumer of a queue (e.g. posts to an event loop); called when the consumer must
+/// drain, at most once until it does.
+pub type Wake = Box<dyn FnMut() + Send>;
+
+/// [`Callbacks`] that queue every callback for a language thread, and close the queue after
+/// the last one. The runtime never waits: each call queues one item and, when the consumer is
+/// not already due to drain, calls the wake function.
+pub struct QueuedCallbacks {
+    queue: std::sync::Arc<CallbackQueue>,
+    wake: Option<Wake>,
+}
+
+impl QueuedCallbacks {
+    /// `wake` is `None` for a consumer that waits on the queue itself ([`CallbackQueue::pop`]).
+    pub fn new(queue: std::sync::Arc<CallbackQueue>, wake: Option<Wake>) -> Self {
+        QueuedCallbacks { queue, wake }
+    }
+
+    fn wake_if(&mut self, needed: bool) {
+        if let (true, Some(wake)) = (needed, self.wake.as_mut()) {
+            wake();
+        }
+    }
+}
+
+impl Callbacks for QueuedCallbacks {
+    fn send(&mut self, to: &str, message: &[u8]) {
+        let wake = self.queue.push(Item::Send {
+            to: to.to_owned(),
+            message: message.to_vec(),
+        });
+        self.wake_if(wake);
+    }
+
+    fn leader_changed(&mut self, change: &LeaderChange) {
+        let wake = self.queue.push(Item::Leader(change.clone()));
+        self.wake_if(wake);
+    }
+
+    fn stopped(&mut self, failure: Option<&Error>) {
+        let wake = self.queue.push(Item::Stopped(failure.cloned()));
+        self.wake_if(wake);
+    }
+}
+
+impl Drop for QueuedCallbacks {
+    /// The node drops its callbacks exactly once, after the last one returned.
+    fn drop(&mut self) {
+        let wake = self.queue.close();
+        self.wake_if(wake);
+        // Dropping the wake function now releases what it holds (a JS threadsafe function
+        // keeps the event loop alive until released).
+        self.wake.take();
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
 
     fn send(n: usize) -> Item {
@@ -242,5 +321,25 @@ mod tests {
         ));
         assert!(matches!(q.pop(Duration::ZERO), Popped::Closed));
         assert!(!q.push(send(2)), "nothing is queued after close");
+    }
+
+    #[test]
+    fn the_stop_item_survives_a_full_queue_and_comes_last() {
+        let q = Arc::new(CallbackQueue::default());
+        let mut callbacks = QueuedCallbacks::new(q.clone(), None);
+        for term in 0..(MAX_QUEUED_CHANGES as u64 + 10) {
+            callbacks.leader_changed(&LeaderChange { leader: None, term });
+        }
+        let failure = Error::Internal("boom".into());
+        callbacks.stopped(Some(&failure));
+        drop(callbacks);
+        let (items, closed) = q.drain();
+        assert!(closed, "dropping the callbacks closes the queue");
+        assert_eq!(items.len(), MAX_QUEUED_CHANGES + 1, "changes stay bounded");
+        match &items[items.len() - 2] {
+            Item::Leader(c) => assert_eq!(c.term, MAX_QUEUED_CHANGES as u64 + 9, "newest kept"),
+            _ => panic!("the changes come before the stop"),
+        }
+        assert!(matches!(items.last(), Some(Item::Stopped(Some(e))) if *e == failure));
     }
 }
