@@ -26,6 +26,12 @@ export declare class Node {
   /** True once `close()` was called (or the node stopped and delivered its last event). */
   get closed(): boolean
   /**
+   * Why the node stopped by itself (an Error with `code` `ERR_STORAGE` when its state file
+   * could not be written, `ERR_INTERNAL`), once that reached JS; `null` otherwise. The same
+   * error went to `onError` (or a process warning) and ends every `leaderChanges()`.
+   */
+  get failure(): Error | null
+  /**
    * Hands the node a message your network received from a peer. Refused with
    * `ERR_MALFORMED_MESSAGE`, `ERR_WRONG_CLUSTER`, `ERR_WRONG_RECIPIENT` or
    * `ERR_UNKNOWN_PEER`; the node goes on either way.
@@ -50,8 +56,10 @@ export declare class Node {
   get term(): number
   /**
    * Every change of leader, in order, nothing lost, starting with the current state (the
-   * last change delivered to this node's callbacks). It ends when the node is closed.
-   * Leaving a `for await` loop early ends the iterator.
+   * last change delivered to this node's callbacks). It ends when the node is closed or
+   * removed from its cluster; when the node stops by itself (its state file cannot be
+   * written), its last change names no leader and the iterator then rejects with the
+   * error that stopped it (see `failure`). Leaving a `for await` loop early ends it.
    */
   leaderChanges(): AsyncIterableIterator<LeaderChange>
   /**
@@ -94,9 +102,11 @@ export interface NodeOptions {
    */
   onLeaderChange?: (change: LeaderChange) => void
   /**
-   * Called with what a callback (`send`, `onLeaderChange`) threw. Without it, a throw is
-   * emitted as a process warning (`AlmostRaftWarning`, code `ERR_CALLBACK_THREW`). Either
-   * way the node keeps running.
+   * Called with what a callback (`send`, `onLeaderChange`) threw, and with the error that
+   * stopped the node when it stops by itself (code `ERR_STORAGE`: its state file cannot be
+   * written; `ERR_INTERNAL`). Without it, a throw is emitted as a process warning
+   * (`AlmostRaftWarning`, code `ERR_CALLBACK_THREW`), and so is a stop (`ERR_NODE_STOPPED`,
+   * with the error as its `cause`). A throw leaves the node running.
    */
   onError?: (error: unknown) => void
   /**

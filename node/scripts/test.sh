@@ -4,7 +4,7 @@
 #   2. napi build --release          (the addon; regenerates index.js and index.d.ts)
 #   3. drift check                   (the generated index.js / index.d.ts equal the committed ones)
 #   4. tsc --noEmit -p examples      (the TypeScript example, against the generated types)
-#   5. cargo test --lib              (the bounded callback queue and the rate limit)
+#   5. cargo test --lib              (the rate limit)
 #   6. node --test test/*.test.js    (cluster, errors, callbacks, edges, examples, npm pack + install)
 set -euo pipefail
 cd "$(dirname "$0")/.."

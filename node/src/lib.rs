@@ -2,14 +2,15 @@
 //! `almost_raft::embed::EmbeddedNode`. It only converts arguments, errors and callbacks; every
 //! election rule lives in the core.
 //!
-//! Threading (DESIGN.md, "Threading model of the bindings"):
+//! Threading (README, "Threads"):
 //! - the node runs on the core's process-wide runtime; its callbacks go into a bounded queue
-//!   (`callback_queue.rs`: at most 1024 sends, the oldest dropped, and 64 leader changes, the
-//!   latest always kept), and a threadsafe function, called in NonBlocking mode only when the
+//!   (`almost_raft::embed::CallbackQueue`: at most 1024 sends, the oldest dropped, and 64
+//!   leader changes, the latest always kept), and a threadsafe function, called in NonBlocking mode only when the
 //!   JS thread is not already due to drain it, wakes the JS thread; so the election never
 //!   waits for the event loop, and a blocked event loop cannot grow memory without limit;
-//! - that one queue carries sends, leader changes and finally "closed", so JS sees them in the
-//!   order the node produced them, and `await close()` resolves after the last callback ran;
+//! - that one queue carries sends, leader changes, why the node stopped and finally "closed",
+//!   so JS sees them in the order the node produced them, and `await close()` resolves after
+//!   the last callback ran;
 //! - a node is closed when the JS environment that created it is torn down (a worker thread
 //!   that ends), by an environment cleanup hook;
 //! - running nodes live in a process-wide registry keyed by a handle id, so a node whose JS
@@ -17,9 +18,6 @@
 //! - `close()` runs the blocking `EmbeddedNode::close` on a thread of its own, never on the JS
 //!   thread.
 
-#[allow(dead_code)] // shared with the Python package, which pops instead of draining
-#[path = "../../python/src/callback_queue.rs"]
-mod callback_queue;
 mod ratelimit;
 mod raw;
 
@@ -30,7 +28,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use almost_raft::embed::{Callbacks, EmbeddedNode};
+use almost_raft::embed::{
+    CallbackQueue, EmbeddedNode, Item, MAX_QUEUED_CHANGES, MAX_QUEUED_SENDS, QueuedCallbacks,
+};
 use almost_raft::{LeaderChange as CoreChange, NodeBuilder, Role};
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{
@@ -39,7 +39,6 @@ use napi::threadsafe_function::{
 use napi::{Env, sys};
 use napi_derive::napi;
 
-use callback_queue::{CallbackQueue, Item, MAX_QUEUED_CHANGES, MAX_QUEUED_SENDS};
 use ratelimit::RateLimit;
 use raw::{Deferred, JsRef, Value};
 
@@ -63,54 +62,14 @@ enum Event {
         message: Vec<u8>,
     },
     Leader(CoreChange),
+    /// The node stopped: why, when it stopped by itself.
+    Stopped(Option<almost_raft::Error>),
     /// The node stopped and will call back no more: the last event of every node.
     Closed,
 }
 
 /// Wakes the JS thread to drain a node's callback queue.
-type Wake = ThreadsafeFunction<(), Unknown<'static>, (), Status, false>;
-
-/// The `Callbacks` the core calls on its runtime thread: each queues one item, never blocks.
-struct QueueCallbacks {
-    queue: Arc<CallbackQueue>,
-    wake: Option<Wake>,
-}
-
-impl QueueCallbacks {
-    fn wake_if(&self, needed: bool) {
-        if let (true, Some(wake)) = (needed, &self.wake) {
-            // At most one call is pending per node; fails only while the JS environment
-            // shuts down.
-            let _ = wake.call((), ThreadsafeFunctionCallMode::NonBlocking);
-        }
-    }
-}
-
-impl Callbacks for QueueCallbacks {
-    fn send(&mut self, to: &str, message: &[u8]) {
-        let wake = self.queue.push(Item::Send {
-            to: to.to_owned(),
-            message: message.to_vec(),
-        });
-        self.wake_if(wake);
-    }
-
-    fn leader_changed(&mut self, change: &CoreChange) {
-        let wake = self.queue.push(Item::Leader(change.clone()));
-        self.wake_if(wake);
-    }
-}
-
-impl Drop for QueueCallbacks {
-    /// The core drops the callbacks exactly once, after the last one returned.
-    fn drop(&mut self) {
-        let wake = self.queue.close();
-        self.wake_if(wake);
-        // Dropping the threadsafe function releases it: once its pending call ran, it no
-        // longer keeps the event loop alive.
-        self.wake.take();
-    }
-}
+type WakeJs = ThreadsafeFunction<(), Unknown<'static>, (), Status, false>;
 
 // ------------------------------------------------------------------------------------------
 // What lives on the JS thread: the user's functions, iterators and close() promises.
@@ -119,6 +78,8 @@ struct IterState {
     queue: VecDeque<CoreChange>,
     waiting: VecDeque<Deferred>,
     done: bool,
+    /// Why the node stopped by itself: the iterator rejects with it once, after its changes.
+    failure: Option<JsRef>,
 }
 
 struct JsState {
@@ -131,6 +92,8 @@ struct JsState {
     iterators: Vec<Rc<RefCell<IterState>>>,
     /// The `Closed` event was delivered: no callback will run any more.
     closed: bool,
+    /// Why the node stopped by itself (an Error with `code`), once it has.
+    failure: Option<JsRef>,
     close_waiters: Vec<Deferred>,
     queue: Arc<CallbackQueue>,
     /// When the queue's drop counts were last looked at (at most once a second).
@@ -152,6 +115,7 @@ fn drain(state: &Rc<RefCell<JsState>>, env: sys::napi_env) {
         let event = match item {
             Item::Send { to, message } => Event::Send { to, message },
             Item::Leader(change) => Event::Leader(change),
+            Item::Stopped(failure) => Event::Stopped(failure),
         };
         dispatch(state, env, event);
     }
@@ -256,15 +220,28 @@ impl IterState {
         }
     }
 
-    /// Ends the iterator; what is queued is still yielded, unless `discard`.
-    fn finish(&mut self, env: sys::napi_env, discard: bool) {
+    /// Ends the iterator; what is queued is still yielded, unless `discard`. With a
+    /// `failure`, the first `next()` after the queued changes rejects with it.
+    fn finish(&mut self, env: sys::napi_env, discard: bool, failure: Option<JsRef>) {
         self.done = true;
         if discard {
             self.queue.clear();
+        } else {
+            self.failure = failure;
         }
-        for deferred in self.waiting.drain(..) {
-            if let Ok(v) = iter_result(env, None) {
-                deferred.resolve(env, v);
+        for deferred in std::mem::take(&mut self.waiting) {
+            self.settle_end(env, deferred);
+        }
+    }
+
+    /// Settles a `next()` that finds the queue empty and the iterator done.
+    fn settle_end(&mut self, env: sys::napi_env, deferred: Deferred) {
+        match self.failure.take().map(|f| f.value(env)) {
+            Some(Ok(error)) => deferred.reject(env, error),
+            _ => {
+                if let Ok(v) = iter_result(env, None) {
+                    deferred.resolve(env, v);
+                }
             }
         }
     }
@@ -304,8 +281,25 @@ fn dispatch(state: &Rc<RefCell<JsState>>, env: sys::napi_env, event: Event) {
                 report(state, env, "onLeaderChange", thrown);
             }
         }
+        Event::Stopped(None) => {}
+        Event::Stopped(Some(failure)) => {
+            let Ok(error) = core_error(env, &failure) else {
+                return raw::clear_exception(env);
+            };
+            state.borrow_mut().failure = JsRef::new(env, error).ok();
+            let on_error = state.borrow().on_error.clone();
+            let unhandled = match on_error {
+                Some(on_error) => on_error.call(env, &[error]).err(),
+                None => Some(error),
+            };
+            if unhandled.is_some() {
+                let id = state.borrow().id.clone();
+                let message = format!("almost-raft node {id:?} stopped: {failure}");
+                let _ = emit_warning(env, "ERR_NODE_STOPPED", &message, Some(error));
+            }
+        }
         Event::Closed => {
-            let (waiters, iterators) = {
+            let (waiters, iterators, failure) = {
                 let mut st = state.borrow_mut();
                 st.closed = true;
                 // Nothing calls them any more: let the functions be collected.
@@ -314,10 +308,11 @@ fn dispatch(state: &Rc<RefCell<JsState>>, env: sys::napi_env, event: Event) {
                 (
                     std::mem::take(&mut st.close_waiters),
                     std::mem::take(&mut st.iterators),
+                    st.failure.clone(),
                 )
             };
             for it in iterators {
-                it.borrow_mut().finish(env, false);
+                it.borrow_mut().finish(env, false, failure.clone());
             }
             for waiter in waiters {
                 if let Ok(v) = raw::undefined(env) {
@@ -390,6 +385,18 @@ const ERR_INVALID_ARG_TYPE: &str = "ERR_INVALID_ARG_TYPE";
 /// Throws `err` into JS as an Error whose `code` is `ERR_` + its kind, and returns the marker
 /// napi-rs needs to leave that exception alone.
 fn throw_core(env: sys::napi_env, err: &almost_raft::Error) -> Error {
+    let (code, message) = core_message(err);
+    raw::throw(env, raw::ErrorClass::Error, &code, &message)
+}
+
+/// `err` as a JS Error with its `code`, not thrown.
+fn core_error(env: sys::napi_env, err: &almost_raft::Error) -> Result<Value> {
+    let (code, message) = core_message(err);
+    raw::error(env, raw::ErrorClass::Error, &code, &message)
+}
+
+/// The `code` (`ERR_` + the error's kind) and message of a core error in JS.
+fn core_message(err: &almost_raft::Error) -> (String, String) {
     let code = format!("ERR_{}", err.kind().name());
     // The core names config keys in snake case; JS users know them in camel case.
     let message = match err {
@@ -403,7 +410,7 @@ fn throw_core(env: sys::napi_env, err: &almost_raft::Error) -> Error {
         almost_raft::Error::TooManyNodes { .. } => camel_keys(&err.to_string()),
         other => other.to_string(),
     };
-    raw::throw(env, raw::ErrorClass::Error, &code, &message)
+    (code, message)
 }
 
 fn throw_config(env: sys::napi_env, key: &str, reason: &str) -> Error {
@@ -495,9 +502,11 @@ pub struct NodeOptions {
     /// current state.
     #[napi(ts_type = "(change: LeaderChange) => void")]
     pub on_leader_change: Option<()>,
-    /// Called with what a callback (`send`, `onLeaderChange`) threw. Without it, a throw is
-    /// emitted as a process warning (`AlmostRaftWarning`, code `ERR_CALLBACK_THREW`). Either
-    /// way the node keeps running.
+    /// Called with what a callback (`send`, `onLeaderChange`) threw, and with the error that
+    /// stopped the node when it stops by itself (code `ERR_STORAGE`: its state file cannot be
+    /// written; `ERR_INTERNAL`). Without it, a throw is emitted as a process warning
+    /// (`AlmostRaftWarning`, code `ERR_CALLBACK_THREW`), and so is a stop (`ERR_NODE_STOPPED`,
+    /// with the error as its `cause`). A throw leaves the node running.
     #[napi(ts_type = "(error: unknown) => void")]
     pub on_error: Option<()>,
     /// T, in ms: a follower that hears no leader for a time drawn from [T, 2T) campaigns.
@@ -788,6 +797,7 @@ impl Node {
             last: None,
             iterators: Vec::new(),
             closed: false,
+            failure: None,
             close_waiters: Vec::new(),
             queue: queue.clone(),
             dropped_checked: None,
@@ -797,7 +807,7 @@ impl Node {
         let napi_env = Env::from_raw(env);
         let target: Function<(), Unknown<'static>> =
             napi_env.create_function("almostRaftEvents", noop)?;
-        let wake: Wake = {
+        let wake: WakeJs = {
             let js = js.clone();
             target
                 .build_threadsafe_function::<()>()
@@ -807,10 +817,12 @@ impl Node {
                     Ok(())
                 })?
         };
-        let callbacks = QueueCallbacks {
-            queue,
-            wake: Some(wake),
+        // At most one call is pending per node; it fails only while the JS environment
+        // shuts down.
+        let wake = move || {
+            let _ = wake.call((), ThreadsafeFunctionCallMode::NonBlocking);
         };
+        let callbacks = QueuedCallbacks::new(queue, Some(Box::new(wake)));
         let node =
             EmbeddedNode::start(parsed.builder, callbacks).map_err(|e| throw_core(env, &e))?;
         let handle = NEXT_HANDLE.fetch_add(1, Ordering::Relaxed);
@@ -856,6 +868,19 @@ impl Node {
     #[napi(getter)]
     pub fn closed(&self) -> bool {
         self.js.borrow().closed || !registry().contains_key(&self.handle)
+    }
+
+    /// Why the node stopped by itself (an Error with `code` `ERR_STORAGE` when its state file
+    /// could not be written, `ERR_INTERNAL`), once that reached JS; `null` otherwise. The same
+    /// error went to `onError` (or a process warning) and ends every `leaderChanges()`.
+    #[napi(getter, ts_return_type = "Error | null")]
+    pub fn failure(&self, env: Env) -> Result<Unknown<'_>> {
+        let env = env.raw();
+        let value = match &self.js.borrow().failure {
+            Some(failure) => failure.value(env)?,
+            None => raw::null(env)?,
+        };
+        Ok(unsafe { Unknown::from_raw_unchecked(env, value) })
     }
 
     /// Hands the node a message your network received from a peer. Refused with
@@ -946,8 +971,10 @@ impl Node {
     }
 
     /// Every change of leader, in order, nothing lost, starting with the current state (the
-    /// last change delivered to this node's callbacks). It ends when the node is closed.
-    /// Leaving a `for await` loop early ends the iterator.
+    /// last change delivered to this node's callbacks). It ends when the node is closed or
+    /// removed from its cluster; when the node stops by itself (its state file cannot be
+    /// written), its last change names no leader and the iterator then rejects with the
+    /// error that stopped it (see `failure`). Leaving a `for await` loop early ends it.
     #[napi(ts_return_type = "AsyncIterableIterator<LeaderChange>")]
     pub fn leader_changes(&self, env: Env) -> Result<Unknown<'_>> {
         let env = env.raw();
@@ -956,6 +983,7 @@ impl Node {
             queue: VecDeque::new(),
             waiting: VecDeque::new(),
             done: false,
+            failure: None,
         }));
         {
             let mut st = self.js.borrow_mut();
@@ -963,7 +991,9 @@ impl Node {
                 it.borrow_mut().queue.push_back(last.clone());
             }
             if st.closed {
-                it.borrow_mut().done = true;
+                let mut it = it.borrow_mut();
+                it.done = true;
+                it.failure = st.failure.clone();
             } else {
                 st.iterators.push(it.clone());
             }
@@ -1019,7 +1049,7 @@ fn async_iterator(env: sys::napi_env, it: Rc<RefCell<IterState>>) -> Result<Valu
             if let Some(change) = st.queue.pop_front() {
                 deferred.resolve(env, iter_result(env, Some(&change))?);
             } else if st.done {
-                deferred.resolve(env, iter_result(env, None)?);
+                st.settle_end(env, deferred);
             } else {
                 st.waiting.push_back(deferred);
             }
@@ -1030,7 +1060,7 @@ fn async_iterator(env: sys::napi_env, it: Rc<RefCell<IterState>>) -> Result<Valu
         let it = it.clone();
         e.create_function_from_closure::<(), Unknown<'static>, _>("return", move |ctx| {
             let env = ctx.env.raw();
-            it.borrow_mut().finish(env, true);
+            it.borrow_mut().finish(env, true, None);
             let (deferred, promise) = Deferred::new(env)?;
             deferred.resolve(env, iter_result(env, None)?);
             Ok(unsafe { Unknown::from_raw_unchecked(env, promise) })

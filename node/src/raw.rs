@@ -364,7 +364,7 @@ impl JsRef {
     }
 }
 
-/// The resolving half of a promise made with `napi_create_promise`; resolved on the JS thread.
+/// The settling half of a promise made with `napi_create_promise`; settled on the JS thread.
 pub struct Deferred(sys::napi_deferred);
 
 impl Deferred {
@@ -377,5 +377,9 @@ impl Deferred {
 
     pub fn resolve(self, env: RawEnv, value: Value) {
         unsafe { sys::napi_resolve_deferred(env, self.0, value) };
+    }
+
+    pub fn reject(self, env: RawEnv, error: Value) {
+        unsafe { sys::napi_reject_deferred(env, self.0, error) };
     }
 }

@@ -106,3 +106,47 @@ test('a node started in a worker thread is closed when the worker ends', async (
     { how: 'exit', restarted: true },
   ]);
 });
+
+// Defect: a node whose save failed stopped silently (leaderChanges() just ended, nothing reached
+// onError). Now the last change names no leader, the iterator rejects with ERR_STORAGE, onError
+// gets the same error, `failure` holds it, status says stopped, and later calls throw ERR_CLOSED.
+test('a node whose save fails tells onError, ends its iterator with the error, then is closed', async () => {
+  const fs = require('node:fs');
+  const os = require('node:os');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'almost-raft-'));
+  const errors = [];
+  const node = new Node({
+    id: 'a',
+    peers: ['b'],
+    minNodes: 2,
+    electionTimeoutMs: 60000,
+    statePath: path.join(dir, 'a.state'),
+    send: () => {},
+    onError: (e) => errors.push(e),
+  });
+  try {
+    fs.rmSync(dir, { recursive: true }); // the next save (of a higher term) cannot be written
+    const seen = [];
+    await assert.rejects(
+      (async () => {
+        for await (const change of node.leaderChanges()) {
+          seen.push(change);
+          if (seen.length === 1) node.receive(heartbeat(5, 'b'));
+        }
+      })(),
+      (e) => e.code === 'ERR_STORAGE' && /a\.state/.test(e.message),
+    );
+    assert.equal(seen.at(-1).leader, null, 'the last change names no leader');
+    assert.equal(errors.length, 1);
+    assert.equal(node.failure, errors[0]);
+    assert.equal(errors[0].code, 'ERR_STORAGE');
+    const status = node.status();
+    assert.ok(status.stopped && status.leader === null && !node.isLeader);
+    assert.throws(() => node.receive(heartbeat(6, 'b')), { code: 'ERR_CLOSED' });
+    const late = node.leaderChanges(); // the final state, then the error
+    assert.equal((await late.next()).value.leader, null);
+    await assert.rejects(late.next(), { code: 'ERR_STORAGE' });
+  } finally {
+    await node.close();
+  }
+});
