@@ -126,6 +126,14 @@ typedef struct almost_raft_status {
   size_t peer_count;
   // How many more nodes must be known before this node may campaign (min_nodes).
   size_t waiting_for_nodes;
+  // The node stopped by itself (it removed itself from its cluster, its state file could
+  // not be written, an internal error): it has no leader and refuses every other call with
+  // ALMOST_RAFT_CLOSED. Close and free it as usual.
+  bool stopped;
+  // Why it stopped: ALMOST_RAFT_OK when it removed itself (or runs),
+  // ALMOST_RAFT_STORAGE when its state file could not be written, ALMOST_RAFT_PANIC on an
+  // internal error.
+  enum almost_raft_result failure;
 } almost_raft_status;
 
 #ifdef __cplusplus
@@ -227,8 +235,8 @@ enum almost_raft_result almost_raft_node_transfer_leadership(const struct almost
 // Fills `*out` and, when `leader_buf` is not NULL, copies the leader's id into it,
 // NUL-terminated ("" when no leader is known). `leader_buf` must then hold `leader_len + 1`
 // bytes (ALMOST_RAFT_MAX_ID_LEN + 1 always suffices), or the call fails with
-// ALMOST_RAFT_BUFFER_TOO_SMALL. A closed or stopped node (see almost_raft_node_remove_peer)
-// answers ALMOST_RAFT_CLOSED. Thread-safe.
+// ALMOST_RAFT_BUFFER_TOO_SMALL. A node that stopped by itself still answers, with `stopped`
+// and `failure` set; a closed node answers ALMOST_RAFT_CLOSED. Thread-safe.
 enum almost_raft_result almost_raft_node_status(const struct almost_raft_node *node,
                                                 struct almost_raft_status *out,
                                                 char *leader_buf,

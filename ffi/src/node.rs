@@ -8,7 +8,7 @@ use almost_raft::{LeaderChange, Role};
 use crate::args::{bytes_arg, non_null, non_null_mut, null, str_arg};
 use crate::config::almost_raft_config;
 use crate::result::almost_raft_result::*;
-use crate::result::{Failure, almost_raft_result, guard};
+use crate::result::{Failure, almost_raft_result, code_of, guard};
 
 /// A running node. Start with almost_raft_node_new, stop with almost_raft_node_close or
 /// almost_raft_node_free.
@@ -199,13 +199,21 @@ pub struct almost_raft_status {
     pub peer_count: usize,
     /// How many more nodes must be known before this node may campaign (min_nodes).
     pub waiting_for_nodes: usize,
+    /// The node stopped by itself (it removed itself from its cluster, its state file could
+    /// not be written, an internal error): it has no leader and refuses every other call with
+    /// ALMOST_RAFT_CLOSED. Close and free it as usual.
+    pub stopped: bool,
+    /// Why it stopped: ALMOST_RAFT_OK when it removed itself (or runs),
+    /// ALMOST_RAFT_STORAGE when its state file could not be written, ALMOST_RAFT_PANIC on an
+    /// internal error.
+    pub failure: almost_raft_result,
 }
 
 /// Fills `*out` and, when `leader_buf` is not NULL, copies the leader's id into it,
 /// NUL-terminated ("" when no leader is known). `leader_buf` must then hold `leader_len + 1`
 /// bytes (ALMOST_RAFT_MAX_ID_LEN + 1 always suffices), or the call fails with
-/// ALMOST_RAFT_BUFFER_TOO_SMALL. A closed or stopped node (see almost_raft_node_remove_peer)
-/// answers ALMOST_RAFT_CLOSED. Thread-safe.
+/// ALMOST_RAFT_BUFFER_TOO_SMALL. A node that stopped by itself still answers, with `stopped`
+/// and `failure` set; a closed node answers ALMOST_RAFT_CLOSED. Thread-safe.
 #[unsafe(no_mangle)]
 pub extern "C" fn almost_raft_node_status(
     node: *const almost_raft_node,
@@ -216,16 +224,6 @@ pub extern "C" fn almost_raft_node_status(
     with_node(node, |n| {
         let out = non_null_mut(out, "out")?;
         let status = n.status()?;
-        if status.stopped {
-            // Removed from its cluster, or failed: as closed, though not yet freed.
-            let why = n
-                .failure()
-                .map_or("it was removed from its cluster".into(), |e| e.to_string());
-            return Err(Failure::new(
-                ALMOST_RAFT_CLOSED,
-                format!("the node has stopped: {why}"),
-            ));
-        }
         let leader = status.leader.as_deref().unwrap_or("");
         if !leader_buf.is_null() && leader_buf_len <= leader.len() {
             return Err(Failure::new(
@@ -259,6 +257,8 @@ pub extern "C" fn almost_raft_node_status(
             leader_len: leader.len(),
             peer_count: status.peers.len(),
             waiting_for_nodes: status.waiting_for_nodes,
+            stopped: status.stopped,
+            failure: n.failure().map_or(ALMOST_RAFT_OK, |e| code_of(&e)),
         };
         Ok(())
     })

@@ -59,22 +59,26 @@ impl Failure {
 
 impl From<Error> for Failure {
     fn from(e: Error) -> Self {
-        let code = match e.kind() {
-            ErrorKind::InvalidConfig => ALMOST_RAFT_INVALID_CONFIG,
-            ErrorKind::InvalidId => ALMOST_RAFT_INVALID_ID,
-            ErrorKind::MalformedMessage => ALMOST_RAFT_MALFORMED_MESSAGE,
-            ErrorKind::WrongCluster => ALMOST_RAFT_WRONG_CLUSTER,
-            ErrorKind::WrongRecipient => ALMOST_RAFT_WRONG_RECIPIENT,
-            ErrorKind::UnknownPeer => ALMOST_RAFT_UNKNOWN_PEER,
-            ErrorKind::TooManyNodes => ALMOST_RAFT_TOO_MANY_NODES,
-            ErrorKind::NotLeader => ALMOST_RAFT_NOT_LEADER,
-            ErrorKind::NoPeers => ALMOST_RAFT_NO_PEERS,
-            ErrorKind::Storage => ALMOST_RAFT_STORAGE,
-            ErrorKind::Closed => ALMOST_RAFT_CLOSED,
-            ErrorKind::Runtime => ALMOST_RAFT_RUNTIME,
-            ErrorKind::Internal => ALMOST_RAFT_PANIC,
-        };
-        Failure(code, e.to_string())
+        Failure(code_of(&e), e.to_string())
+    }
+}
+
+/// The result code of an error's kind.
+pub(crate) fn code_of(e: &Error) -> almost_raft_result {
+    match e.kind() {
+        ErrorKind::InvalidConfig => ALMOST_RAFT_INVALID_CONFIG,
+        ErrorKind::InvalidId => ALMOST_RAFT_INVALID_ID,
+        ErrorKind::MalformedMessage => ALMOST_RAFT_MALFORMED_MESSAGE,
+        ErrorKind::WrongCluster => ALMOST_RAFT_WRONG_CLUSTER,
+        ErrorKind::WrongRecipient => ALMOST_RAFT_WRONG_RECIPIENT,
+        ErrorKind::UnknownPeer => ALMOST_RAFT_UNKNOWN_PEER,
+        ErrorKind::TooManyNodes => ALMOST_RAFT_TOO_MANY_NODES,
+        ErrorKind::NotLeader => ALMOST_RAFT_NOT_LEADER,
+        ErrorKind::NoPeers => ALMOST_RAFT_NO_PEERS,
+        ErrorKind::Storage => ALMOST_RAFT_STORAGE,
+        ErrorKind::Closed => ALMOST_RAFT_CLOSED,
+        ErrorKind::Runtime => ALMOST_RAFT_RUNTIME,
+        ErrorKind::Internal => ALMOST_RAFT_PANIC,
     }
 }
 
