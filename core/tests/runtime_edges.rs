@@ -287,3 +287,49 @@ async fn a_panicking_send_does_not_mute_the_peer() {
     assert!(transport.panicked.load(Ordering::SeqCst));
     node.shutdown().await.unwrap();
 }
+
+/// A tracing writer that keeps what it is given.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Issue "a cluster that can never elect says nothing": README, "the node warns at start when
+/// its peers cannot reach min_nodes". Two voters with the default min_nodes of 3 warn once;
+/// three do not.
+#[tokio::test(start_paused = true)]
+async fn a_node_whose_peers_cannot_reach_min_nodes_warns_at_start() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let _default = tracing::subscriber::set_default(subscriber);
+    let text = || String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+
+    let enough = NodeBuilder::new("a").peers(["b", "c"]).start(Ignore).unwrap();
+    assert!(!text().contains("min_nodes"), "{}", text());
+    let too_few = NodeBuilder::new("a2").peers(["b"]).start(Ignore).unwrap();
+    let log = text();
+    assert_eq!(log.matches("too few peers to reach min_nodes").count(), 1, "{log}");
+    assert!(log.contains("voters=2") && log.contains("min_nodes=3"), "{log}");
+    drop((enough, too_few));
+}
+
+/// A network that loses everything.
+struct Ignore;
+
+impl Transport for Ignore {
+    async fn send(&self, _: &str, _: Vec<u8>) -> io::Result<()> {
+        Ok(())
+    }
+}
