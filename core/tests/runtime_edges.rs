@@ -316,12 +316,22 @@ async fn a_node_whose_peers_cannot_reach_min_nodes_warns_at_start() {
     let _default = tracing::subscriber::set_default(subscriber);
     let text = || String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
 
-    let enough = NodeBuilder::new("a").peers(["b", "c"]).start(Ignore).unwrap();
+    let enough = NodeBuilder::new("a")
+        .peers(["b", "c"])
+        .start(Ignore)
+        .unwrap();
     assert!(!text().contains("min_nodes"), "{}", text());
     let too_few = NodeBuilder::new("a2").peers(["b"]).start(Ignore).unwrap();
     let log = text();
-    assert_eq!(log.matches("too few peers to reach min_nodes").count(), 1, "{log}");
-    assert!(log.contains("voters=2") && log.contains("min_nodes=3"), "{log}");
+    assert_eq!(
+        log.matches("too few peers to reach min_nodes").count(),
+        1,
+        "{log}"
+    );
+    assert!(
+        log.contains("voters=2") && log.contains("min_nodes=3"),
+        "{log}"
+    );
     drop((enough, too_few));
 }
 

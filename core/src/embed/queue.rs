@@ -27,7 +27,10 @@ pub const MAX_QUEUED_CHANGES: usize = 64;
 
 /// One callback to run.
 pub enum Item {
-    Send { to: String, message: Vec<u8> },
+    Send {
+        to: String,
+        message: Vec<u8>,
+    },
     Leader(LeaderChange),
     /// The node stopped: the last item. Holds why when it stopped by itself (a failed save,
     /// an internal error); `None` when it was closed or removed from its cluster.
@@ -104,10 +107,7 @@ impl CallbackQueue {
             (st.backlog.changes, MAX_QUEUED_CHANGES)
         };
         if count == max {
-            let oldest = st
-                .items
-                .iter()
-                .position(|i| i.kind() == Some(is_send));
+            let oldest = st.items.iter().position(|i| i.kind() == Some(is_send));
             if let Some(at) = oldest {
                 st.items.remove(at);
             }
