@@ -9,18 +9,25 @@ PREFIX ?= /usr/local
 PROFILE ?= release
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 
-.PHONY: test c-test python-test node-test four-languages chaos chaos-short demo soak bench fmt install c-example
+.PHONY: test core-alone c-test python-test node-test four-languages chaos chaos-short demo soak bench fmt install c-example
 
 ## Every test: unit tests, ported etcd election tests, codec vectors, 1000 simulator seeds per
 ## configuration, and proof that the simulator catches each injected bug.
 test:
 	$(CARGO) test --all-targets
-	$(CARGO) test -p almost-raft --features bug-injection --test injected_bugs -- --nocapture
+	$(CARGO) test -p almost-raft-sim --all-targets -- --nocapture
+	$(MAKE) core-alone
 	$(MAKE) c-test
 	$(MAKE) python-test
 	$(MAKE) node-test
 	$(MAKE) four-languages
 	$(MAKE) chaos-short
+
+## The sans-IO core builds alone, without tokio, async-trait or serde; and no build of the
+## library (or of a binding) has the simulator's bug switches.
+core-alone:
+	$(CARGO) build -q -p almost-raft-core
+	scripts/check-deps.sh
 
 ## The Python package: a fresh venv, `pip install ./python`, pytest, mypy --strict, and a
 ## release wheel installed into a second fresh venv.
@@ -83,7 +90,7 @@ bench:
 
 ## A long simulator soak: make soak SEEDS=100000 NODES=5 PRE_VOTE=on CHECK_QUORUM=on
 soak:
-	$(CARGO) run --release -p almost-raft --example simulate -- --seeds $(SEEDS) --nodes $(NODES) --pre-vote $(PRE_VOTE) --check-quorum $(CHECK_QUORUM)
+	$(CARGO) run --release -p almost-raft-sim --example simulate -- --seeds $(SEEDS) --nodes $(NODES) --pre-vote $(PRE_VOTE) --check-quorum $(CHECK_QUORUM)
 
 fmt:
 	$(CARGO) fmt --all

@@ -2,7 +2,7 @@
 //! Every failover figure is measured for this repo and for almost-raft 0.4 in the same run.
 
 #[macro_use]
-mod seed_harness;
+mod compat_harness;
 mod handover;
 mod overhead;
 mod scale;
@@ -39,9 +39,9 @@ async fn trials(ours: bool, n: usize, count: usize, parallel: usize) -> Vec<Tria
         for k in next..(next + parallel).min(count) {
             let offset = Duration::from_micros(((k as u64).wrapping_mul(0x9E37_79B9) >> 7) % 50_000);
             if ours {
-                set.spawn(seed_harness::ours_harness::trial(n, offset));
+                set.spawn(compat_harness::ours_harness::trial(n, offset));
             } else {
-                set.spawn(seed_harness::old_harness::trial(n, offset));
+                set.spawn(compat_harness::old_harness::trial(n, offset));
             }
         }
         while let Some(t) = set.join_next().await {
@@ -140,9 +140,9 @@ async fn main() {
     writeln!(md, "An idle 5-node cluster with a leader, over 10 s (the harness's own 1 ms delivery tasks included in both):\n").unwrap();
     writeln!(md, "| crate | messages per second | CPU seconds per second (whole cluster) | per node |\n|---|---|---|---|").unwrap();
     let window = if quick { Duration::from_secs(3) } else { Duration::from_secs(10) };
-    let (m, c) = seed_harness::ours_harness::idle(5, window).await;
+    let (m, c) = compat_harness::ours_harness::idle(5, window).await;
     writeln!(md, "| almost-raft 0.5 (this repo) | {m:.0} | {c:.4} | {:.4} |", c / 5.0).unwrap();
-    let (m, c) = seed_harness::old_harness::idle(5, window).await;
+    let (m, c) = compat_harness::old_harness::idle(5, window).await;
     writeln!(md, "| almost-raft 0.4 | {m:.0} | {c:.4} | {:.4} |", c / 5.0).unwrap();
     writeln!(md, "\nElection groups of 3 nodes in one process on the embedding layer's runtime (2 worker threads), default timeouts (1000 ms, heartbeat 100 ms), loopback callbacks:\n").unwrap();
     writeln!(md, "| groups | all elected after | CPU (share of one core) | memory per group |\n|---|---|---|---|").unwrap();

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use almost_raft::{Body, Config, Envelope, HardState, Machine};
+use almost_raft_core::{Body, Config, Envelope, HardState, Machine};
 use criterion::{Criterion, criterion_group, criterion_main};
 
 fn follower() -> Machine {

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use almost_raft::{Body, Config, Envelope, HardState, Machine};
+use almost_raft_core::{Body, Config, Envelope, HardState, Machine};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();

@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use almost_raft::{Config, Envelope, Event, HardState, Machine, decode, encode};
+use almost_raft_core::{Config, Envelope, Event, HardState, Machine, decode, encode};
 
 const IDS: [&str; 3] = ["n1", "n2", "n3"];
 const LATENCY: Duration = Duration::from_millis(1);

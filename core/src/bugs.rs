@@ -1,5 +1,6 @@
-//! Known election bugs that the simulator must catch. Test-only: they can be switched on only
-//! in builds with the `bug-injection` feature, and each names the rule it breaks.
+//! Known election bugs that the simulator must catch. Test-only: this module, and every branch
+//! that a bug switches, exist only in builds with the `bug-injection` feature (the simulator's
+//! crate turns it on); each bug names the rule it breaks.
 
 /// A known bug the machine can be told to have (with the `bug-injection` feature).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -59,25 +60,5 @@ impl Bug {
 
     pub fn from_name(name: &str) -> Option<Bug> {
         Bug::ALL.into_iter().find(|b| b.name() == name)
-    }
-}
-
-/// The set of bugs a machine has; always empty without the `bug-injection` feature, so the
-/// checks compile away in real builds.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Bugs(#[cfg(feature = "bug-injection")] Vec<Bug>);
-
-impl Bugs {
-    #[inline]
-    pub(crate) fn has(&self, _bug: Bug) -> bool {
-        #[cfg(feature = "bug-injection")]
-        return self.0.contains(&_bug);
-        #[cfg(not(feature = "bug-injection"))]
-        false
-    }
-
-    #[cfg(feature = "bug-injection")]
-    pub(crate) fn add(&mut self, bug: Bug) {
-        self.0.push(bug);
     }
 }

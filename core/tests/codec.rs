@@ -1,7 +1,7 @@
 //! The wire codec: the documented test vectors, round trips, and arbitrary bytes.
 
-use almost_raft::codec::{DecodeError, EncodeError, MAX_MESSAGE_LEN, decode, encode};
-use almost_raft::{Body, Envelope, MAX_TERM};
+use almost_raft_core::codec::{DecodeError, EncodeError, MAX_MESSAGE_LEN, decode, encode};
+use almost_raft_core::{Body, Envelope, MAX_TERM};
 use proptest::prelude::*;
 use serde_json::Value;
 

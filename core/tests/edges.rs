@@ -6,8 +6,8 @@ mod support;
 
 use std::time::Duration;
 
-use almost_raft::codec::DecodeError;
-use almost_raft::{Body, Error, Event, HardState, MAX_TERM, MAX_TERM_JUMP, Role};
+use almost_raft_core::codec::DecodeError;
+use almost_raft_core::{Body, Error, Event, HardState, MAX_TERM, MAX_TERM_JUMP, Role};
 use support::{Network, T, TICK, config_with, drain, fire, ids, machine, msg};
 
 /// A leader "1" of term 1 among "1".."3", everything delivered.
@@ -34,7 +34,7 @@ fn a_term_above_max_term_is_refused_and_changes_nothing() {
                 .step(TICK, msg("3", "2", term, body))
                 .unwrap_err();
             assert_eq!(err, Error::Decode(DecodeError::TermTooLarge(term)));
-            assert_eq!(err.kind(), almost_raft::ErrorKind::MalformedMessage);
+            assert_eq!(err.kind(), almost_raft_core::ErrorKind::MalformedMessage);
         }
         assert_eq!((nw.term("2"), nw.leader("2")), (1, Some("1")), "{body:?}");
     }

@@ -18,7 +18,7 @@ mod support;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use almost_raft::{Body, Envelope, Event, HardState, Machine, Role};
+use almost_raft_core::{Body, Envelope, Event, HardState, Machine, Role};
 use support::{T, TICK, config, drain, fire, ids, machine, msg};
 
 const NS: Duration = Duration::from_nanos(1);

@@ -42,7 +42,7 @@ mod support;
 
 use std::time::Duration;
 
-use almost_raft::{Body, Config, Error, Event, HardState, Machine, Role};
+use almost_raft_core::{Body, Config, Error, Event, HardState, Machine, Role};
 use support::{Network, T, TICK, config, config_with, drain, fire, ids, machine, msg};
 
 fn net(n: usize, pre_vote: bool, check_quorum: bool) -> Network {

@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use super::{Machine, Role};
-use crate::bugs::Bug;
 use crate::id::NodeId;
 use crate::message::{Body, Envelope, MAX_TERM, MAX_TERM_JUMP};
 
@@ -18,7 +17,7 @@ impl Machine {
             let keeps_term = match msg.body {
                 // A pre-vote, or a grant of one, carries a term nobody has moved to yet.
                 Body::PreVote | Body::PreVoteReply { granted: true } => true,
-                Body::VoteReply { .. } => self.bugs.has(Bug::HigherTermInVoteReplyIgnored),
+                Body::VoteReply { .. } => bug!(self, HigherTermInVoteReplyIgnored),
                 _ => false,
             };
             if !keeps_term {
@@ -89,7 +88,7 @@ impl Machine {
     /// README, "Hostile terms"). The rest adopt it, as Raft §5.1 says.
     fn refuses_higher_term(&self, now: Duration, msg: &Envelope) -> Option<&'static str> {
         let jump = msg.term - self.term;
-        if jump > MAX_TERM_JUMP && !self.bugs.has(Bug::TermOverflowUnchecked) {
+        if jump > MAX_TERM_JUMP && !bug!(self, TermOverflowUnchecked) {
             return Some("no honest peer is that far ahead");
         }
         // Leader stickiness (§6.2 / thesis §4.2.3): while a live leader is known, a campaign
@@ -151,7 +150,7 @@ impl Machine {
         if granted && !pre {
             // One vote per term, first come first served; saved before the reply leaves.
             self.voted_for = Some(msg.from.clone());
-            self.vote_dirty |= !self.bugs.has(Bug::VoteNotPersisted);
+            self.vote_dirty |= !bug!(self, VoteNotPersisted);
             self.reset_election_timer(now);
         }
         tracing::debug!(node = %self.id, term = self.term, candidate = %msg.from, pre, granted, "vote request");
@@ -176,7 +175,7 @@ impl Machine {
 
     fn record_vote(&mut self, now: Duration, from: &str, granted: bool) {
         let counted_before = self.votes.insert(from.to_owned(), granted) == Some(true);
-        if granted && counted_before && self.bugs.has(Bug::GrantsCountedWithoutVoterId) {
+        if granted && counted_before && bug!(self, GrantsCountedWithoutVoterId) {
             self.duplicate_grants += 1;
         }
         self.tally(now);
@@ -230,7 +229,7 @@ impl Machine {
     pub(super) fn become_follower(&mut self, now: Duration, term: u64, leader: Option<String>) {
         if term > self.term {
             self.enter_term(term, None);
-        } else if self.bugs.has(Bug::VoteClearedOnStepDown)
+        } else if bug!(self, VoteClearedOnStepDown)
             && matches!(self.role, Role::Candidate | Role::Leader)
         {
             self.voted_for = None;
@@ -249,11 +248,11 @@ impl Machine {
     }
 
     fn become_pre_candidate(&mut self, now: Duration) {
-        if self.bugs.has(Bug::PreVoteBumpsTerm) {
+        if bug!(self, PreVoteBumpsTerm) {
             let term = self.next_term().expect("campaign checks the term limit");
             self.enter_term(term, None);
         }
-        self.pre_vote_term = if self.bugs.has(Bug::PreVoteBumpsTerm) {
+        self.pre_vote_term = if bug!(self, PreVoteBumpsTerm) {
             self.term
         } else {
             self.next_term().expect("campaign checks the term limit")
@@ -304,7 +303,7 @@ impl Machine {
 
     /// The term a campaign would run in: `None` at [`MAX_TERM`], where terms end.
     fn next_term(&self) -> Option<u64> {
-        if self.bugs.has(Bug::TermOverflowUnchecked) {
+        if bug!(self, TermOverflowUnchecked) {
             return Some(self.term.wrapping_add(1));
         }
         self.term.checked_add(1).filter(|t| *t <= MAX_TERM)

@@ -10,6 +10,18 @@
 //!
 //! Time is a [`Duration`] since any origin the driver likes, as long as it never goes back.
 
+/// Whether the test build switched the known bug `$bug` on for this machine (see `bugs`);
+/// `false`, and so compiled away with the branch it guards, in every other build.
+macro_rules! bug {
+    ($machine:expr, $bug:ident) => {{
+        #[cfg(feature = "bug-injection")]
+        let on = $machine.bugs.contains(&crate::bugs::Bug::$bug);
+        #[cfg(not(feature = "bug-injection"))]
+        let on = false;
+        on
+    }};
+}
+
 mod election;
 
 use std::collections::BTreeMap;
@@ -20,7 +32,6 @@ use rand_chacha::ChaCha8Rng;
 
 #[cfg(feature = "bug-injection")]
 use crate::bugs::Bug;
-use crate::bugs::Bugs;
 use crate::codec::DecodeError;
 use crate::config::Config;
 pub use crate::error::Error;
@@ -132,7 +143,8 @@ pub struct Machine {
     announced_role: Role,
     messages: Vec<Envelope>,
     events: Vec<Event>,
-    bugs: Bugs,
+    #[cfg(feature = "bug-injection")]
+    bugs: Vec<Bug>,
 }
 
 impl Machine {
@@ -171,7 +183,8 @@ impl Machine {
             announced_role: Role::Follower,
             messages: Vec::new(),
             events: Vec::new(),
-            bugs: Bugs::default(),
+            #[cfg(feature = "bug-injection")]
+            bugs: Vec::new(),
         };
         machine.announced_leader.1 = machine.term;
         machine.reset_election_timer(now);
@@ -181,7 +194,7 @@ impl Machine {
     /// Gives the machine a known bug, for proving that the simulator catches it.
     #[cfg(feature = "bug-injection")]
     pub fn inject_bug(&mut self, bug: Bug) {
-        self.bugs.add(bug);
+        self.bugs.push(bug);
     }
 
     pub fn id(&self) -> &str {
@@ -273,7 +286,7 @@ impl Machine {
     /// Handles one message from a peer.
     pub fn step(&mut self, now: Duration, msg: Envelope) -> Result<(), Error> {
         self.check_running()?;
-        if msg.term > MAX_TERM && !self.bugs.has(crate::bugs::Bug::TermOverflowUnchecked) {
+        if msg.term > MAX_TERM && !bug!(self, TermOverflowUnchecked) {
             return Err(Error::Decode(DecodeError::TermTooLarge(msg.term)));
         }
         if msg.cluster != self.config.cluster {
@@ -415,7 +428,7 @@ impl Machine {
     /// Takes no further part: no role, no leader, no deadlines.
     fn halt(&mut self) {
         self.stopped = true;
-        if !self.bugs.has(crate::bugs::Bug::StoppedNodeKeepsLeader) {
+        if !bug!(self, StoppedNodeKeepsLeader) {
             self.role = Role::Follower;
             self.leader = None;
             self.leader_heard_at = None;
@@ -490,15 +503,10 @@ impl Machine {
             return None;
         }
         let mut state = self.hard_state();
-        if self.bugs.has(crate::bugs::Bug::VoteNotPersisted)
-            && state.voted_for.as_deref() != Some(&self.id)
-        {
+        if bug!(self, VoteNotPersisted) && state.voted_for.as_deref() != Some(&self.id) {
             state.voted_for = None;
         }
-        if self.bugs.has(crate::bugs::Bug::TermAndVoteSavedSeparately)
-            && self.term_dirty
-            && self.vote_dirty
-        {
+        if bug!(self, TermAndVoteSavedSeparately) && self.term_dirty && self.vote_dirty {
             // The term goes out first, with the messages; the vote follows in the next Ready.
             state.voted_for = None;
             self.term_dirty = false;

@@ -6,13 +6,11 @@
 //! node's timers in time order.
 #![allow(dead_code)]
 
-pub mod net;
-
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::mem::{Discriminant, discriminant};
 use std::time::Duration;
 
-use almost_raft::{Body, Config, Envelope, Error, Event, HardState, Machine, Role};
+use almost_raft_core::{Body, Config, Envelope, Error, Event, HardState, Machine, Role};
 
 /// The election timeout `T` of the tests; timeouts are drawn from `[T, 2T)`.
 pub const T: Duration = Duration::from_millis(100);

@@ -13,7 +13,7 @@ use crate::id::NodeId;
 use crate::message::Envelope;
 
 /// Where a driver's messages go: bytes to a [`Transport`](super::Transport), or typed
-/// messages to the peers of the seed-compatible API.
+/// messages to the peers of the 0.4 API (`crate::compat`).
 pub(crate) trait Outbox: Send + Sync + 'static {
     fn send(&self, msg: Envelope) -> impl Future<Output = ()> + Send;
 }

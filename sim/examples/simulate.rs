@@ -1,7 +1,7 @@
 //! Runs the election simulator over many seeds, or replays one with a full trace.
 //!
 //! ```text
-//! cargo run --release -p almost-raft --example simulate -- [options]
+//! cargo run --release -p almost-raft-sim --example simulate -- [options]
 //!   --seeds N            run seeds START..START+N (default 1000)
 //!   --start S            first seed (default 0)
 //!   --seed S             run exactly seed S (same as --start S --seeds 1)
@@ -10,7 +10,7 @@
 //!   --check-quorum on|off (default on)
 //!   --chaos-ms MS        virtual time of the fault phase (default 10000)
 //!   --trace              print every step
-//!   --bug NAME           inject a known bug (needs --features bug-injection); repeatable
+//!   --bug NAME           inject a known bug ; repeatable
 //!   --no-persist-check   do not check that state is saved before sending
 //!   --threads N          worker threads (default: available cores)
 //! ```
@@ -20,8 +20,8 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use almost_raft::Bug;
-use almost_raft::sim::{self, SimConfig};
+use almost_raft_sim::Bug;
+use almost_raft_sim::{self as sim, SimConfig};
 
 struct Args {
     start: u64,
@@ -65,9 +65,6 @@ fn parse() -> Result<Args, String> {
                     let known: Vec<_> = Bug::ALL.iter().map(|b| b.name()).collect();
                     format!("unknown bug {name:?}; known: {}", known.join(", "))
                 })?;
-                if !cfg!(feature = "bug-injection") {
-                    return Err("--bug needs --features bug-injection".into());
-                }
                 args.config.bugs.push(bug);
             }
             "-h" | "--help" => return Err(String::new()),

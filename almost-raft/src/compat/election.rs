@@ -13,10 +13,10 @@ use tokio::sync::mpsc::{Receiver, Sender, channel};
 use tokio::sync::oneshot;
 use tracing::Instrument;
 
+use super::{Message, Node};
 use crate::config::{Config, ConfigError};
 use crate::message::Envelope;
 use crate::runtime::{NodeBuilder, Outbox, run_node};
-use crate::seed::{Message, Node};
 use crate::storage::Storage;
 
 /// Everything an election needs before it starts. Build it with [`RaftElectionState::init`]
@@ -115,12 +115,12 @@ impl<T: Node<NodeType = T> + Send + Sync + 'static> RaftElectionState<T> {
 
 type Peers<T> = Arc<Mutex<BTreeMap<String, Arc<T>>>>;
 
-struct SeedOutbox<T> {
+struct CompatOutbox<T> {
     self_id: String,
     peers: Peers<T>,
 }
 
-impl<T: Node<NodeType = T> + Send + Sync + 'static> Outbox for SeedOutbox<T> {
+impl<T: Node<NodeType = T> + Send + Sync + 'static> Outbox for CompatOutbox<T> {
     async fn send(&self, msg: Envelope) {
         let peer = self
             .peers
@@ -182,7 +182,7 @@ pub async fn raft_election<T: Node<NodeType = T> + Send + Sync + 'static>(
         add(peer);
     }
     let (_keep_running, stop) = oneshot::channel();
-    let outbox = SeedOutbox {
+    let outbox = CompatOutbox {
         self_id: self_id.clone(),
         peers: known.clone(),
     };

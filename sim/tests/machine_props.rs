@@ -1,11 +1,11 @@
 //! Property tests: the machine fed arbitrary sequences of messages, passing time and commands
 //! never panics and keeps its promises: the term never goes down, one vote per term, the
 //! fencing token in events never goes down, a leader names itself, deadlines lie ahead.
-//! (cargo-fuzz runs the same driver for much longer: see core/fuzz.)
+//! (cargo-fuzz runs the same driver for much longer: see sim/fuzz.)
 
 use std::time::Duration;
 
-use almost_raft::fuzzing::{Op, run_ops};
+use almost_raft_sim::fuzzing::{Op, run_ops};
 use proptest::prelude::*;
 
 fn any_op() -> impl Strategy<Value = Op> {

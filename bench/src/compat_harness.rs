@@ -2,7 +2,7 @@
 //! original 0.4 from crates.io and this repo's seed-compatible API. Same network (1 ms one
 //! way, a task per message), same parameters, same measurements.
 
-macro_rules! seed_harness {
+macro_rules! compat_harness {
     ($name:ident, $krate:ident, $vote_term:expr) => {
         pub mod $name {
             use std::collections::BTreeSet;
@@ -164,12 +164,12 @@ macro_rules! seed_harness {
     };
 }
 
-seed_harness!(old_harness, old, |m: &Message<NetNode>| match m {
+compat_harness!(old_harness, old, |m: &Message<NetNode>| match m {
     old::Message::RequestVote { term, .. } => Some(*term),
     _ => None,
 });
 
-seed_harness!(ours_harness, ours, |m: &Message<NetNode>| match m {
+compat_harness!(ours_harness, ours, |m: &Message<NetNode>| match m {
     ours::Message::RequestVote { term, pre_vote: false, .. } => Some(*term),
     _ => None,
 });

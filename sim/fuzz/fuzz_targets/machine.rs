@@ -9,8 +9,8 @@ fuzz_target!(|data: &[u8]| {
         Some(b) => (b & 1 == 1, b & 2 == 2),
         None => (true, true),
     };
-    let ops = almost_raft::fuzzing::ops_from_bytes(data.get(1..).unwrap_or_default());
-    if let Err(broken) = almost_raft::fuzzing::run_ops(&ops, pre_vote, check_quorum) {
+    let ops = almost_raft_sim::fuzzing::ops_from_bytes(data.get(1..).unwrap_or_default());
+    if let Err(broken) = almost_raft_sim::fuzzing::run_ops(&ops, pre_vote, check_quorum) {
         panic!("{broken}");
     }
 });

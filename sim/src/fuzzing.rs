@@ -5,10 +5,10 @@
 
 use std::time::Duration;
 
-use crate::config::Config;
-use crate::machine::{Event, Machine, Role};
-use crate::message::{Body, Envelope};
-use crate::storage::HardState;
+use almost_raft_core::config::Config;
+use almost_raft_core::machine::{Event, Machine, Role};
+use almost_raft_core::message::{Body, Envelope};
+use almost_raft_core::storage::HardState;
 
 /// One input. Small numbers pick ids from a fixed list, so that inputs often hit real peers.
 #[derive(Debug, Clone)]

@@ -5,7 +5,7 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    if let Ok(msg) = almost_raft::decode(data) {
-        assert_eq!(almost_raft::encode(&msg).unwrap(), data);
+    if let Ok(msg) = almost_raft_core::decode(data) {
+        assert_eq!(almost_raft_core::encode(&msg).unwrap(), data);
     }
 });

@@ -1,6 +1,9 @@
-//! The types of the original almost-raft API (0.4), kept so its code keeps working: the
-//! [`Node`] trait an application implements to reach a peer, and the [`Message`]s exchanged.
-//! The election itself is in [`crate::election`].
+//! The original almost-raft API (0.4), kept so its code keeps working: the [`Node`] trait an
+//! application implements to reach a peer, the [`Message`]s exchanged, and the election loop
+//! in [`election`]. The 0.4 paths (`almost_raft::{Node, Message, NodeState}`,
+//! `almost_raft::election`) still name these.
+
+pub mod election;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};

@@ -5,7 +5,7 @@
 //! `SIM_SEEDS` sets the number of seeds per configuration (default 1000); for long soaks use
 //! the `simulate` example, which runs seeds in parallel.
 
-use almost_raft::sim::{self, SimConfig};
+use almost_raft_sim::{self as sim, SimConfig};
 
 fn seeds() -> u64 {
     std::env::var("SIM_SEEDS")
@@ -114,6 +114,6 @@ fn a_violation_names_its_seed_and_replay_command() {
     let command = config.replay_command(1234);
     assert_eq!(
         command,
-        "cargo run --release -p almost-raft --example simulate -- --nodes 3 --pre-vote on --check-quorum off --chaos-ms 10000 --seed 1234 --trace"
+        "cargo run --release -p almost-raft-sim --example simulate -- --nodes 3 --pre-vote on --check-quorum off --chaos-ms 10000 --seed 1234 --trace"
     );
 }

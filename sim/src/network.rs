@@ -8,7 +8,7 @@ use std::time::Duration;
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 
-use crate::message::Body;
+use almost_raft_core::message::Body;
 
 /// How long a message spends on the wire.
 #[derive(Debug, Clone, Copy, PartialEq)]

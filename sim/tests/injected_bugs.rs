@@ -1,10 +1,9 @@
 //! The simulator must catch real bugs: each known election bug, switched on in every node,
-//! must break an invariant within 1000 seeds. Run with `--features bug-injection`.
+//! must break an invariant within 1000 seeds.
 //! Prints seeds-to-first-failure for each bug and configuration.
-#![cfg(feature = "bug-injection")]
 
-use almost_raft::Bug;
-use almost_raft::sim::{self, SimConfig};
+use almost_raft_sim::Bug;
+use almost_raft_sim::{self as sim, SimConfig};
 
 const BUDGET: u64 = 1000;
 

@@ -3,9 +3,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::machine::{Event, Machine, Role};
-use crate::message::{Body, Envelope, MAX_TERM_JUMP};
-use crate::storage::HardState;
+use almost_raft_core::machine::{Event, Machine, Role};
+use almost_raft_core::message::{Body, Envelope, MAX_TERM_JUMP};
+use almost_raft_core::storage::HardState;
 
 /// What a node looked like just before a step.
 #[derive(Debug, Clone, Copy)]

@@ -1,0 +1,3 @@
+//! Helpers of the runtime tests.
+
+pub mod net;
