@@ -29,7 +29,7 @@ pub use almost_raft_core::{
 pub use almost_raft_core::{codec, config, error, id, machine, message, storage};
 /// The 0.4 path of the election loop (now [`compat::election`]).
 pub use compat::election;
-pub use compat::{Message, Node, NodeState};
+pub use compat::{ClusterNode, Message, Node, NodeState};
 pub use runtime::{LeaderChange, LeaderChanges, NodeBuilder, NodeHandle, Transport};
 
 /// The README's Rust examples, compiled and run as doctests.

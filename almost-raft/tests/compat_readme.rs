@@ -163,16 +163,17 @@ async fn aborting_the_election_leaves_nothing_running_behind_it() {
     let (state, _tx_to_raft) =
         RaftElectionState::init("me".into(), 150, 50, 20, vec![peer], tx, 5, 1);
     let task = tokio::spawn(raft_election(state));
+    // A pre-vote request (since 0.5, as `Message::Wire`) or a vote request.
     assert!(matches!(
         peer_rx.recv().await,
-        Some(Message::RequestVote { .. })
+        Some(Message::Wire(_) | Message::RequestVote { .. })
     ));
     task.abort();
     let _ = task.await;
     tokio::time::sleep(std::time::Duration::from_secs(10)).await;
     while let Ok(msg) = peer_rx.try_recv() {
         assert!(
-            matches!(msg, Message::RequestVote { .. }),
+            matches!(msg, Message::Wire(_) | Message::RequestVote { .. }),
             "only what was sent before the abort: {msg:?}"
         );
     }

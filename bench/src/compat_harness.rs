@@ -170,7 +170,7 @@ compat_harness!(old_harness, old, |m: &Message<NetNode>| match m {
 });
 
 compat_harness!(ours_harness, ours, |m: &Message<NetNode>| match m {
-    ours::Message::RequestVote { term, pre_vote: false, .. } => Some(*term),
+    ours::Message::RequestVote { term, .. } => Some(*term),
     _ => None,
 });
 

@@ -6,6 +6,7 @@ use almost_raft::embed::{Callbacks, EmbeddedNode};
 use almost_raft::{LeaderChange, Role};
 
 use crate::args::{bytes_arg, non_null, non_null_mut, null, str_arg};
+use crate::ALMOST_RAFT_MAX_ID_LEN;
 use crate::config::almost_raft_config;
 use crate::result::almost_raft_result::*;
 use crate::result::{Failure, almost_raft_result, code_of, guard};
@@ -207,6 +208,22 @@ pub struct almost_raft_status {
     /// ALMOST_RAFT_STORAGE when its state file could not be written, ALMOST_RAFT_PANIC on an
     /// internal error.
     pub failure: almost_raft_result,
+    /// This node's id, NUL-terminated.
+    pub id: [c_char; ALMOST_RAFT_MAX_ID_LEN + 1],
+    /// The candidate this node voted for in `term`, NUL-terminated; "" when none.
+    pub voted_for: [c_char; ALMOST_RAFT_MAX_ID_LEN + 1],
+    /// How long ago the leader was last heard from, in ms (0 on the leader itself); -1 when no
+    /// leader is known.
+    pub since_leader_heard_ms: i64,
+}
+
+/// `id` as a NUL-terminated C string in a fixed buffer (ids are at most MAX_ID_LEN bytes).
+fn id_buf(id: &str) -> [c_char; ALMOST_RAFT_MAX_ID_LEN + 1] {
+    let mut buf = [0 as c_char; ALMOST_RAFT_MAX_ID_LEN + 1];
+    for (to, from) in buf.iter_mut().zip(id.bytes().take(ALMOST_RAFT_MAX_ID_LEN)) {
+        *to = from as c_char;
+    }
+    buf
 }
 
 /// Fills `*out` and, when `leader_buf` is not NULL, copies the leader's id into it,
@@ -259,6 +276,11 @@ pub extern "C" fn almost_raft_node_status(
             waiting_for_nodes: status.waiting_for_nodes,
             stopped: status.stopped,
             failure: n.failure().map_or(ALMOST_RAFT_OK, |e| code_of(&e)),
+            id: id_buf(&status.id),
+            voted_for: id_buf(status.voted_for.as_deref().unwrap_or("")),
+            since_leader_heard_ms: status
+                .since_leader_heard
+                .map_or(-1, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
         };
         Ok(())
     })

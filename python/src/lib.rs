@@ -14,7 +14,7 @@ use almost_raft::embed::{
     CallbackQueue, EmbeddedNode, Item, MAX_QUEUED_CHANGES, MAX_QUEUED_SENDS, Popped,
     QueuedCallbacks,
 };
-use almost_raft::{Config, Error, NodeBuilder, Role};
+use almost_raft::{Config, Error, NodeBuilder};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
@@ -95,7 +95,8 @@ impl NativeNode {
         self.node.transfer_leadership(to).map_err(|e| raise(py, e))
     }
 
-    /// (role, term, leader, peers, voted_for, waiting_for_nodes, stopped)
+    /// (role, term, leader, peers, voted_for, waiting_for_nodes, stopped, id,
+    /// since_leader_heard_ms)
     #[allow(clippy::type_complexity)]
     fn status(
         &self,
@@ -108,22 +109,20 @@ impl NativeNode {
         Option<String>,
         usize,
         bool,
+        String,
+        Option<f64>,
     )> {
         let s = self.node.status().map_err(|e| raise(py, e))?;
-        let role = match s.role {
-            Role::Follower => "follower",
-            Role::PreCandidate => "pre_candidate",
-            Role::Candidate => "candidate",
-            Role::Leader => "leader",
-        };
         Ok((
-            role,
+            s.role.name(),
             s.term,
             s.leader,
             s.peers,
             s.voted_for,
             s.waiting_for_nodes,
             s.stopped,
+            s.id,
+            s.since_leader_heard.map(|d| d.as_secs_f64() * 1000.0),
         ))
     }
 
@@ -184,5 +183,14 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("MAX_QUEUED_SENDS", MAX_QUEUED_SENDS)?;
     m.add("MAX_QUEUED_CHANGES", MAX_QUEUED_CHANGES)?;
+    // The defaults of every binding come from the core's Config::default(), once.
+    let defaults = Config::default();
+    let ms = |d: Duration| d.as_millis() as u64;
+    m.add("DEFAULT_ELECTION_TIMEOUT_MS", ms(defaults.election_timeout))?;
+    m.add("DEFAULT_HEARTBEAT_INTERVAL_MS", ms(defaults.heartbeat_interval))?;
+    m.add("DEFAULT_MESSAGE_TIMEOUT_MS", ms(defaults.message_timeout))?;
+    m.add("DEFAULT_MIN_NODES", defaults.min_nodes)?;
+    m.add("DEFAULT_PRE_VOTE", defaults.pre_vote)?;
+    m.add("DEFAULT_CHECK_QUORUM", defaults.check_quorum)?;
     Ok(())
 }

@@ -21,9 +21,11 @@ def test_three_nodes_elect_one_leader_agreed_by_all(cluster: Cluster) -> None:
     assert agreed.leader in cluster.ids
     leader = cluster.nodes[agreed.leader]
     assert leader.is_leader and leader.status().role is Role.LEADER
-    for node in cluster.nodes.values():
+    for id, node in cluster.nodes.items():
         status = node.status()
+        assert status.id == id and not status.stopped
         assert (status.leader, status.term) == (agreed.leader, agreed.term)
+        assert status.since_leader_heard_ms is not None and status.since_leader_heard_ms >= 0
         assert node.leader == agreed.leader and node.term == agreed.term
         assert len(status.peers) == 2 and status.waiting_for_nodes == 0
         assert node.wait_for_leader(GUARD) == agreed

@@ -7,7 +7,7 @@ use std::time::Duration;
 use rand::RngExt;
 
 use crate::checker::Check;
-use crate::trace::Step;
+use crate::trace::Entry;
 use crate::{Action, Phase, Simulation};
 
 /// The faults the chaos phase injects; each seed's swarm (see `swarm`) allows a subset.
@@ -74,7 +74,7 @@ impl Simulation<'_> {
                 let (a, b) = (self.random_node(), self.random_node());
                 if a != b {
                     self.network.hold((a, b));
-                    self.record(Step::Hold { link: (a, b) });
+                    self.record(Entry::Hold { link: (a, b) });
                     let after = self.fault_duration();
                     self.schedule(after, Action::Release((a, b)));
                 }
@@ -97,7 +97,7 @@ impl Simulation<'_> {
             return;
         }
         self.network.block(&links);
-        self.record(Step::Cut {
+        self.record(Entry::Cut {
             links: links.clone(),
         });
         let after = self.fault_duration();
@@ -105,7 +105,7 @@ impl Simulation<'_> {
     }
 
     pub(crate) fn heal(&mut self) -> Check {
-        self.record(Step::Heal);
+        self.record(Entry::Heal);
         self.healed_at = self.now;
         let max = self.max_election_timeout();
         self.phase = Phase::Electing {

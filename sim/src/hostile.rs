@@ -7,7 +7,7 @@ use almost_raft_core::message::{Body, Envelope};
 
 use crate::Simulation;
 use crate::checker::{Before, Check};
-use crate::trace::Step;
+use crate::trace::Entry;
 
 impl Simulation<'_> {
     /// A peer sends what an honest one never would: any term (0, jumps, `MAX_TERM` and
@@ -21,7 +21,7 @@ impl Simulation<'_> {
         }
         if self.rng.random_bool(0.25) && !self.sent.is_empty() {
             let (from, to, bytes) = self.sent[self.rng.random_range(0..self.sent.len())].clone();
-            self.record(Step::Replay { from, to });
+            self.record(Entry::Replay { from, to });
             return self.deliver(from, to, bytes);
         }
         let to = self.random_node();
@@ -78,7 +78,7 @@ impl Simulation<'_> {
             term,
             body,
         };
-        self.record(Step::Hostile {
+        self.record(Entry::Hostile {
             from,
             to,
             term,
@@ -96,7 +96,7 @@ impl Simulation<'_> {
             accepted.then_some(&msg),
             self.nodes[to].machine.as_ref().expect("running"),
         )?;
-        self.drain(to)
+        self.handle_ready(to)
     }
 
     /// Terms a hostile peer likes: stale, equal, one up, far up, at and beyond the limits.

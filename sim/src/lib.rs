@@ -42,7 +42,7 @@ use swarm::Swarm;
 
 pub use config::{SimConfig, SimReport, Violation};
 pub use network::Delay;
-use trace::{Fnv, Step};
+use trace::{Fnv, Entry};
 
 /// Runs one seed. `Err` is the first broken invariant.
 pub fn run(seed: u64, config: &SimConfig) -> Result<SimReport, Box<Violation>> {
@@ -168,7 +168,7 @@ struct Simulation<'t> {
     phase: Phase,
     healed_at: Duration,
     hash: Fnv,
-    recent: VecDeque<(Duration, Step)>,
+    recent: VecDeque<(Duration, Entry)>,
     /// The last messages sent, for hostile replays.
     sent: VecDeque<(usize, usize, Vec<u8>)>,
     /// A violation found where it cannot be returned at once (inside a crash).
@@ -248,7 +248,7 @@ impl<'t> Simulation<'t> {
         }));
     }
 
-    fn record(&mut self, step: Step) {
+    fn record(&mut self, step: Entry) {
         self.now.hash(&mut self.hash);
         step.hash(&mut self.hash);
         if let Some(trace) = self.trace.as_mut() {
@@ -309,19 +309,19 @@ impl<'t> Simulation<'t> {
             Action::Pause(node) => {
                 if self.nodes[node].machine.is_some() && !self.nodes[node].paused {
                     self.nodes[node].paused = true;
-                    self.record(Step::Pause { node });
+                    self.record(Entry::Pause { node });
                 }
                 Ok(())
             }
             Action::Resume(node) => self.resume(node),
             Action::Mend(links) => {
                 self.network.unblock(&links);
-                self.record(Step::Mend { links });
+                self.record(Entry::Mend { links });
                 Ok(())
             }
             Action::Release(link) => {
                 let held = self.network.release(link);
-                self.record(Step::Release {
+                self.record(Entry::Release {
                     link,
                     count: held.len(),
                 });
@@ -352,7 +352,7 @@ impl<'t> Simulation<'t> {
             }
             Action::SaveDone { node, life } => self.finish_slow_save(node, life),
             Action::DetachedSave { node, state } => {
-                self.record(Step::SaveLanded {
+                self.record(Entry::SaveLanded {
                     node,
                     term: state.term,
                     late: true,
@@ -408,7 +408,7 @@ impl<'t> Simulation<'t> {
                 .add_peer(local, &peer.id)
                 .map_err(|e| format!("could not add peer {}: {e}", peer.id))?;
         }
-        self.record(Step::Restart {
+        self.record(Entry::Restart {
             node,
             term: durable.term,
         });
@@ -436,7 +436,7 @@ impl<'t> Simulation<'t> {
         n.scheduled = None;
         n.paused = false;
         self.report.crashes += 1;
-        self.record(Step::Crash { node, point });
+        self.record(Entry::Crash { node, point });
         self.schedule_restart(node);
     }
 
@@ -454,7 +454,7 @@ impl<'t> Simulation<'t> {
             return Ok(());
         }
         self.nodes[node].paused = false;
-        self.record(Step::Resume { node });
+        self.record(Entry::Resume { node });
         for (from, bytes) in std::mem::take(&mut self.nodes[node].inbox) {
             self.deliver(from, node, bytes)?;
         }
@@ -474,7 +474,7 @@ impl<'t> Simulation<'t> {
         }
         let msg = codec::decode(&bytes)
             .map_err(|e| format!("could not decode a message the machine sent: {e}"))?;
-        self.record(Step::Deliver {
+        self.record(Entry::Deliver {
             from,
             to,
             term: msg.term,
@@ -493,7 +493,7 @@ impl<'t> Simulation<'t> {
             Some(&msg),
             self.nodes[to].machine.as_ref().expect("running"),
         )?;
-        self.drain(to)
+        self.handle_ready(to)
     }
 
     fn fire_timer(&mut self, node: usize, generation: u64) -> Check {
@@ -512,19 +512,19 @@ impl<'t> Simulation<'t> {
         let local = n.clock.local(self.now);
         let before = Before::of(machine);
         machine.handle_timeout(local);
-        self.record(Step::Timeout { node });
+        self.record(Entry::Timeout { node });
         self.checker.after_step(
             node,
             before,
             None,
             self.nodes[node].machine.as_ref().expect("running"),
         )?;
-        self.drain(node)
+        self.handle_ready(node)
     }
 
     /// Handles a node's output the way a driver must: save, then send, then deliver events.
     /// A crash may strike between any two of these; a save may fail or be slow.
-    fn drain(&mut self, node: usize) -> Check {
+    fn handle_ready(&mut self, node: usize) -> Check {
         loop {
             if self.nodes[node].saving.is_some() {
                 return Ok(()); // the driver waits for the save; inputs still reach the machine
@@ -559,7 +559,7 @@ impl<'t> Simulation<'t> {
             }
         }
         let machine = self.nodes[node].machine.as_ref().expect("running");
-        let step = Step::State {
+        let step = Entry::State {
             node,
             term: machine.term(),
             role: machine.role(),

@@ -5,7 +5,7 @@ use std::hash::Hasher;
 
 use almost_raft_core::machine::Role;
 
-use crate::trace::Step;
+use crate::trace::Entry;
 use crate::{Phase, SimReport, Simulation};
 
 impl Simulation<'_> {
@@ -34,7 +34,7 @@ impl Simulation<'_> {
             Phase::Chaos => Ok(None),
             Phase::Electing { settled, deadline } => {
                 if let Some((leader, term)) = agreed.filter(|_| self.now >= settled) {
-                    self.record(Step::Stable { leader, term });
+                    self.record(Entry::Stable { leader, term });
                     self.report.time_to_leader_after_heal = self.now - self.healed_at;
                     self.phase = Phase::Stable {
                         term,

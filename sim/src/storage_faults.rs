@@ -9,7 +9,7 @@ use almost_raft_core::message::Envelope;
 use almost_raft_core::storage::HardState;
 
 use crate::checker::Check;
-use crate::trace::Step;
+use crate::trace::Entry;
 use crate::{Action, PendingSave, Phase, Simulation};
 
 impl Simulation<'_> {
@@ -27,7 +27,7 @@ impl Simulation<'_> {
             return;
         }
         let landed = self.rng.random_bool(0.5);
-        self.record(Step::SaveLanded {
+        self.record(Entry::SaveLanded {
             node,
             term: save.state.term,
             late: false,
@@ -75,7 +75,7 @@ impl Simulation<'_> {
     /// sending nothing of that output. It is restarted later, like a crashed node.
     pub(crate) fn fail_save(&mut self, node: usize, state: HardState) -> Check {
         let landed = self.rng.random_bool(0.5);
-        self.record(Step::SaveFailed { node, landed });
+        self.record(Entry::SaveFailed { node, landed });
         if landed {
             self.nodes[node].durable = state.clone();
             self.checker.on_saved(node, &state)?;
@@ -106,7 +106,7 @@ impl Simulation<'_> {
             .config
             .election_timeout
             .mul_f64(self.rng.random_range(0.0..1.0));
-        self.record(Step::SlowSave {
+        self.record(Entry::SlowSave {
             node,
             term: state.term,
             takes,
@@ -133,12 +133,12 @@ impl Simulation<'_> {
         let Some(save) = self.nodes[node].saving.take() else {
             return Ok(());
         };
-        self.record(Step::SaveDone { node });
+        self.record(Entry::SaveDone { node });
         self.save(node, &save.state)?;
         if !self.emit(node, &save.events, &save.messages)? {
             return Ok(());
         }
-        self.drain(node)?;
+        self.handle_ready(node)?;
         self.reschedule(node);
         Ok(())
     }

@@ -7,9 +7,9 @@ use std::time::Duration;
 use almost_raft_core::machine::Role;
 use almost_raft_core::message::Body;
 
-/// One step of the run, as recorded in the trace.
+/// One entry of the trace: what happened at one step of the run.
 #[derive(Debug, Clone, Hash)]
-pub(crate) enum Step {
+pub(crate) enum Entry {
     Deliver {
         from: usize,
         to: usize,

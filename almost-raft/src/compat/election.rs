@@ -13,7 +13,7 @@ use tokio::sync::mpsc::{Receiver, Sender, channel};
 use tokio::sync::oneshot;
 use tracing::Instrument;
 
-use super::{Message, Node};
+use super::{ClusterNode, Message};
 use crate::config::{Config, ConfigError};
 use crate::message::Envelope;
 use crate::runtime::{NodeBuilder, Outbox, run_node};
@@ -30,7 +30,7 @@ pub struct RaftElectionState<T> {
     storage: Option<Box<dyn Storage>>,
 }
 
-impl<T: Node<NodeType = T> + Send + Sync + 'static> RaftElectionState<T> {
+impl<T: ClusterNode + Send + Sync + 'static> RaftElectionState<T> {
     /// Prepares an election; [`raft_election`] starts it.
     ///
     /// * `election_timeout` (ms): a follower campaigns after a time drawn from
@@ -48,7 +48,7 @@ impl<T: Node<NodeType = T> + Send + Sync + 'static> RaftElectionState<T> {
     /// On an invalid configuration, with a message naming the value; see [`Self::try_init`].
     #[allow(clippy::too_many_arguments)]
     pub fn init(
-        self_id: String,
+        self_id: T::NodeIdType,
         election_timeout: u64,
         heartbeat_interval: u64,
         message_timeout: u64,
@@ -73,7 +73,7 @@ impl<T: Node<NodeType = T> + Send + Sync + 'static> RaftElectionState<T> {
     /// [`Self::init`] that returns an invalid configuration as an error.
     #[allow(clippy::too_many_arguments)]
     pub fn try_init(
-        self_id: String,
+        self_id: T::NodeIdType,
         election_timeout: u64,
         heartbeat_interval: u64,
         message_timeout: u64,
@@ -95,7 +95,7 @@ impl<T: Node<NodeType = T> + Send + Sync + 'static> RaftElectionState<T> {
         config.validate()?;
         let (incoming_tx, incoming) = channel(max_node.max(1).saturating_mul(16).min(4096));
         let state = RaftElectionState {
-            self_id,
+            self_id: self_id.to_string(),
             config,
             peers: nodes,
             tx,
@@ -120,7 +120,7 @@ struct CompatOutbox<T> {
     peers: Peers<T>,
 }
 
-impl<T: Node<NodeType = T> + Send + Sync + 'static> Outbox for CompatOutbox<T> {
+impl<T: ClusterNode + Send + Sync + 'static> Outbox for CompatOutbox<T> {
     async fn send(&self, msg: Envelope) {
         let peer = self
             .peers
@@ -129,7 +129,10 @@ impl<T: Node<NodeType = T> + Send + Sync + 'static> Outbox for CompatOutbox<T> {
             .get(&msg.to)
             .cloned();
         match peer {
-            Some(peer) => peer.send_message(Message::from_envelope(msg)).await,
+            Some(peer) => match Message::from_envelope(msg) {
+                Ok(msg) => peer.send_message(msg).await,
+                Err(e) => tracing::error!(node = %self.self_id, error = %e, "cannot encode a message"),
+            },
             None => {
                 tracing::debug!(node = %self.self_id, to = %msg.to, "no such peer: message dropped")
             }
@@ -142,7 +145,7 @@ impl<T: Node<NodeType = T> + Send + Sync + 'static> Outbox for CompatOutbox<T> {
 ///
 /// Each time a leader becomes known, its id is sent on `tx` as `Message::ControlLeaderChanged`
 /// (in order; the loop waits rather than drop one when `tx` is full).
-pub async fn raft_election<T: Node<NodeType = T> + Send + Sync + 'static>(
+pub async fn raft_election<T: ClusterNode + Send + Sync + 'static>(
     state: RaftElectionState<T>,
 ) {
     let RaftElectionState {
@@ -167,7 +170,7 @@ pub async fn raft_election<T: Node<NodeType = T> + Send + Sync + 'static>(
     };
     let known: Peers<T> = Arc::new(Mutex::new(BTreeMap::new()));
     let add = |node: T| {
-        let id = node.node_id().clone();
+        let id = node.node_id().to_string();
         match shared.with_machine(|m, now| m.add_peer(now, &id)) {
             Ok(()) => {
                 known
@@ -192,7 +195,7 @@ pub async fn raft_election<T: Node<NodeType = T> + Send + Sync + 'static>(
             match msg {
                 Message::ControlAddNode(node) => add(node),
                 Message::ControlRemoveNode(node) => {
-                    let id = node.node_id().clone();
+                    let id = node.node_id().to_string();
                     if let Err(e) = shared.with_machine(|m, now| m.remove_peer(now, &id)) {
                         tracing::warn!(node = %self_id, peer = %id, error = %e, "peer not removed");
                     }
@@ -200,10 +203,12 @@ pub async fn raft_election<T: Node<NodeType = T> + Send + Sync + 'static>(
                 }
                 Message::ControlLeaderChanged(_) => {}
                 wire => {
-                    if let Some(envelope) = wire.to_envelope(&config.cluster, &self_id) {
-                        if let Err(e) = shared.with_machine(|m, now| m.step(now, envelope)) {
-                            tracing::debug!(node = %self_id, error = %e, "message refused");
-                        }
+                    let stepped = wire.to_envelope(&config.cluster, &self_id).and_then(|e| match e {
+                        Some(envelope) => shared.with_machine(|m, now| m.step(now, envelope)),
+                        None => Ok(()),
+                    });
+                    if let Err(e) = stepped {
+                        tracing::debug!(node = %self_id, error = %e, "message refused");
                     }
                 }
             }

@@ -1,13 +1,22 @@
-//! The original almost-raft API (0.4), kept so its code keeps working: the [`Node`] trait an
-//! application implements to reach a peer, the [`Message`]s exchanged, and the election loop
-//! in [`election`]. The 0.4 paths (`almost_raft::{Node, Message, NodeState}`,
+//! The original almost-raft API (0.4), kept so that its code compiles unchanged: the peer trait
+//! an application implements, the [`Message`]s exchanged, and the election loop in
+//! [`election`]. The 0.4 paths (`almost_raft::{Node, ClusterNode, Message, NodeState}`,
 //! `almost_raft::election`) still name these.
+//!
+//! 0.4 came in two shapes, and both work: the README's [`Node`] (`node_id() -> &String`), and
+//! the crate published as 0.4.0, [`ClusterNode`] (an associated `NodeIdType`,
+//! `send_message(&self, Message<Self>)`). Every `Node` is a `ClusterNode` with `String` ids;
+//! the election runs on any `ClusterNode`.
 
 pub mod election;
+
+use std::fmt::{Debug, Display};
+use std::hash::Hash;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+use crate::codec::{EncodeError, decode, encode};
 use crate::message::{Body, Envelope};
 
 /// States of a node, as the original API named them.
@@ -19,7 +28,7 @@ pub enum NodeState {
     Terminating,
 }
 
-/// A peer, as the application reaches it.
+/// A peer, as the application reaches it (the 0.4 README's shape).
 #[async_trait]
 pub trait Node {
     /// The concrete node type (usually `Self`).
@@ -34,136 +43,98 @@ pub trait Node {
     }
 }
 
-/// Messages to and from an election. The application forwards the first five, as they
-/// arrive from peers, into the channel returned by
+/// A peer, as the application reaches it (the shape published as almost-raft 0.4.0).
+#[async_trait]
+pub trait ClusterNode {
+    /// The concrete node type (usually `Self`).
+    type NodeType;
+    /// The type of a node's id; the election names nodes by its `Display` form, and turns
+    /// ids it receives back with `From<String>`.
+    type NodeIdType: Display + Clone + Debug + PartialEq + From<String> + Eq + Hash + Send + Sync;
+    /// Sends a message to this peer; the receiving side hands it to its election's channel.
+    async fn send_message(&self, msg: Message<Self>)
+    where
+        Self: Sized;
+    /// A unique id for this node.
+    fn node_id(&self) -> &Self::NodeIdType;
+}
+
+/// Every README-shaped [`Node`] is a [`ClusterNode`] with `String` ids.
+#[async_trait]
+impl<N: Node<NodeType = N> + Send + Sync> ClusterNode for N {
+    type NodeType = N;
+    type NodeIdType = String;
+    async fn send_message(&self, msg: Message<Self>) {
+        Node::send_message(self, msg).await
+    }
+    fn node_id(&self) -> &String {
+        Node::node_id(self)
+    }
+}
+
+/// Messages to and from an election. The application forwards every message a peer sent it
+/// into the channel returned by
 /// [`RaftElectionState::init`](crate::election::RaftElectionState::init); it sends the
 /// `Control*` ones itself, and receives `ControlLeaderChanged` on its own channel.
 ///
-/// Fields marked *since 0.5* were added for pre-vote, check-quorum and leadership transfer;
-/// they default when a 0.4 peer's message is deserialized.
+/// The first three are 0.4's, field for field. Since 0.5 the election also needs messages
+/// 0.4 had no variant for (pre-votes, replies that name their voter, heartbeat replies,
+/// leadership handover): they travel as [`Message::Wire`], the bytes of docs/wire.md, which
+/// the application forwards like any other.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum Message<T> {
-    /// Asks for a vote (or, with `pre_vote`, a pre-vote) in `term`.
-    RequestVote {
-        node_id: String,
-        term: usize,
-        /// Since 0.5.
-        #[serde(default)]
-        pre_vote: bool,
-        /// Since 0.5: the leader asked this candidate to campaign.
-        #[serde(default)]
-        transfer: bool,
-    },
-    /// Answers `RequestVote`.
-    RequestVoteResponse {
-        term: usize,
-        vote: bool,
-        /// Since 0.5: the voter.
-        #[serde(default)]
-        node_id: String,
-        /// Since 0.5.
-        #[serde(default)]
-        pre_vote: bool,
-    },
+    /// Asks for a vote in `term`.
+    RequestVote { requester_node_id: String, term: usize },
+    /// Answers `RequestVote`. The 0.5 election sends its answers as [`Message::Wire`], which
+    /// names the voter; this one, from a 0.4 peer, is ignored (it does not say who voted).
+    RequestVoteResponse { term: usize, vote: bool },
     /// The leader is alive.
     HeartBeat { leader_node_id: String, term: usize },
-    /// Since 0.5: answers a heartbeat.
-    HeartBeatResponse { node_id: String, term: usize },
-    /// Since 0.5: the leader hands leadership to the receiver.
-    TimeoutNow { node_id: String, term: usize },
     /// Adds a peer.
     ControlAddNode(T),
     /// Removes a peer; removing this node itself ends its election loop.
     ControlRemoveNode(T),
     /// A leader was elected: its id.
     ControlLeaderChanged(String),
+    /// Since 0.5: any other election message, encoded as in docs/wire.md.
+    Wire(Vec<u8>),
 }
 
 impl<T> Message<T> {
-    /// The wire message this is, for the node `to`; `None` for control messages.
-    pub(crate) fn to_envelope(&self, cluster: &str, to: &str) -> Option<Envelope> {
+    /// The wire message this is, for the node `to`: `Ok(None)` for control messages and for a
+    /// 0.4 vote answer (which does not say who voted).
+    pub(crate) fn to_envelope(&self, cluster: &str, to: &str) -> Result<Option<Envelope>, crate::Error> {
         let (from, term, body) = match self {
-            Message::RequestVote {
-                node_id,
-                term,
-                pre_vote: true,
-                ..
-            } => (node_id, term, Body::PreVote),
-            Message::RequestVote {
-                node_id,
-                term,
-                transfer,
-                ..
-            } => (
-                node_id,
-                term,
-                Body::Vote {
-                    transfer: *transfer,
-                },
-            ),
-            Message::RequestVoteResponse {
-                node_id,
-                term,
-                vote,
-                pre_vote: true,
-            } => (node_id, term, Body::PreVoteReply { granted: *vote }),
-            Message::RequestVoteResponse {
-                node_id,
-                term,
-                vote,
-                ..
-            } => (node_id, term, Body::VoteReply { granted: *vote }),
-            Message::HeartBeat {
-                leader_node_id,
-                term,
-            } => (leader_node_id, term, Body::Heartbeat),
-            Message::HeartBeatResponse { node_id, term } => (node_id, term, Body::HeartbeatReply),
-            Message::TimeoutNow { node_id, term } => (node_id, term, Body::TimeoutNow),
-            _ => return None,
+            Message::RequestVote { requester_node_id, term } => {
+                (requester_node_id, term, Body::Vote { transfer: false })
+            }
+            Message::HeartBeat { leader_node_id, term } => (leader_node_id, term, Body::Heartbeat),
+            Message::Wire(bytes) => return Ok(Some(decode(bytes)?)),
+            _ => return Ok(None),
         };
-        Some(Envelope {
+        Ok(Some(Envelope {
             cluster: cluster.to_owned(),
             from: from.clone(),
             to: to.to_owned(),
             term: *term as u64,
             body,
-        })
+        }))
     }
 
-    /// The typed form of a wire message.
-    pub(crate) fn from_envelope(msg: Envelope) -> Self {
-        let (node_id, term) = (msg.from, usize::try_from(msg.term).unwrap_or(usize::MAX));
-        match msg.body {
-            Body::PreVote => Message::RequestVote {
-                node_id,
+    /// The typed form of a wire message: a 0.4 variant where one says everything, else
+    /// [`Message::Wire`].
+    pub(crate) fn from_envelope(msg: Envelope) -> Result<Self, EncodeError> {
+        let term = usize::try_from(msg.term).unwrap_or(usize::MAX);
+        Ok(match msg.body {
+            Body::Vote { transfer: false } => Message::RequestVote {
+                requester_node_id: msg.from,
                 term,
-                pre_vote: true,
-                transfer: false,
-            },
-            Body::Vote { transfer } => Message::RequestVote {
-                node_id,
-                term,
-                pre_vote: false,
-                transfer,
-            },
-            Body::PreVoteReply { granted } => Message::RequestVoteResponse {
-                node_id,
-                term,
-                vote: granted,
-                pre_vote: true,
-            },
-            Body::VoteReply { granted } => Message::RequestVoteResponse {
-                node_id,
-                term,
-                vote: granted,
-                pre_vote: false,
             },
             Body::Heartbeat => Message::HeartBeat {
-                leader_node_id: node_id,
+                leader_node_id: msg.from,
                 term,
             },
-            Body::HeartbeatReply => Message::HeartBeatResponse { node_id, term },
-            Body::TimeoutNow => Message::TimeoutNow { node_id, term },
-        }
+            _ => Message::Wire(encode(&msg)?),
+        })
     }
 }

@@ -59,7 +59,7 @@ pub(crate) async fn drive<O: Outbox>(
     let mut queues = PeerQueues::new(outbox, message_timeout);
     let mut handover = false;
     let result = loop {
-        if let Err(e) = step(&shared, &mut queues).await {
+        if let Err(e) = handle_ready(&shared, &mut queues).await {
             break Err(e);
         }
         let (deadline, pending, stopped) = {
@@ -105,8 +105,10 @@ pub(crate) async fn drive<O: Outbox>(
     result
 }
 
-/// Handles one round of the machine's output: timeouts due, then save, send, publish.
-async fn step<O: Outbox>(shared: &Arc<Shared>, queues: &mut PeerQueues<O>) -> Result<(), Error> {
+/// Handles one `Ready`, in the one safe order. Inputs reach the machine through
+/// `Shared::receive` and the commands, and timers here; then: save (and tell the machine),
+/// send, publish events. Nothing is sent before the state it depends on is durable.
+async fn handle_ready<O: Outbox>(shared: &Arc<Shared>, queues: &mut PeerQueues<O>) -> Result<(), Error> {
     let ready = {
         let mut m = shared.machine();
         let now = shared.now();
@@ -141,7 +143,7 @@ async fn hand_over<O: Outbox>(shared: &Arc<Shared>, queues: &mut PeerQueues<O>) 
         Ok(to) => tracing::info!(%to, "shutting down: leadership handed over"),
         Err(e) => tracing::info!(error = %e, "shutting down without handover"),
     }
-    let _ = step(shared, queues).await;
+    let _ = handle_ready(shared, queues).await;
 }
 
 /// Saves durably; a storage that blocks (a file) saves on a blocking thread, so the runtime

@@ -25,9 +25,8 @@ mod driver;
 mod outbox;
 mod shared;
 mod slot;
+mod wire;
 
-use std::future::Future;
-use std::io;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,12 +35,10 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
-use crate::codec::encode;
 use crate::config::Config;
 use crate::error::Error;
 use crate::id::NodeId;
 use crate::machine::{Machine, Role, Status};
-use crate::message::Envelope;
 use crate::storage::{FileStorage, MemStorage, Storage};
 pub(crate) use changes::ChangeReceiver;
 pub use changes::MAX_UNREAD_CHANGES;
@@ -49,38 +46,8 @@ pub(crate) use driver::run_node;
 pub(crate) use outbox::Outbox;
 pub use shared::LeaderChange;
 pub(crate) use shared::Shared;
-
-/// How a node's messages reach its peers. Implement it for your network, or pass a closure
-/// `Fn(&str, Vec<u8>)` that hands the bytes on without blocking.
-///
-/// Each call is bounded by the message timeout; one peer's slow sends never delay another's.
-pub trait Transport: Send + Sync + 'static {
-    /// Sends `message` to the peer `to`. Errors are logged, and the message is lost: the
-    /// election protocol tolerates lost messages.
-    fn send(&self, to: &str, message: Vec<u8>) -> impl Future<Output = io::Result<()>> + Send;
-}
-
-impl<F: Fn(&str, Vec<u8>) + Send + Sync + 'static> Transport for F {
-    fn send(&self, to: &str, message: Vec<u8>) -> impl Future<Output = io::Result<()>> + Send {
-        self(to, message);
-        std::future::ready(Ok(()))
-    }
-}
-
-pub(crate) struct BytesOutbox<T>(pub(crate) T);
-
-impl<T: Transport> Outbox for BytesOutbox<T> {
-    async fn send(&self, msg: Envelope) {
-        match encode(&msg) {
-            Ok(bytes) => {
-                if let Err(e) = self.0.send(&msg.to, bytes).await {
-                    tracing::debug!(to = %msg.to, error = %e, "send failed");
-                }
-            }
-            Err(e) => tracing::error!(error = %e, "cannot encode a message"),
-        }
-    }
-}
+pub use wire::Transport;
+pub(crate) use wire::BytesOutbox;
 
 /// Builds a node: its id, peers, config and storage.
 pub struct NodeBuilder {

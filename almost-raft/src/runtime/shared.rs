@@ -9,7 +9,6 @@ use tokio::time::Instant;
 
 use super::changes::{ChangeReceiver, ChangeSender, change_channel};
 use super::slot::StorageSlot;
-use crate::codec::decode;
 use crate::error::Error;
 use crate::id::NodeId;
 use crate::machine::{Event, Machine, Role, Status};
@@ -106,7 +105,7 @@ impl Shared {
     }
 
     pub(crate) fn receive(&self, bytes: &[u8]) -> Result<(), Error> {
-        let msg = decode(bytes)?;
+        let msg = super::wire::decode_received(bytes)?;
         self.with_machine(|m, now| m.step(now, msg))
     }
 

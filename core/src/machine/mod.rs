@@ -49,6 +49,18 @@ pub enum Role {
     Leader,
 }
 
+impl Role {
+    /// The role's name in every binding: "follower", "pre_candidate", "candidate", "leader".
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Follower => "follower",
+            Role::PreCandidate => "pre_candidate",
+            Role::Candidate => "candidate",
+            Role::Leader => "leader",
+        }
+    }
+}
+
 /// What the application is told.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Event {

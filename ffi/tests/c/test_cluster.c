@@ -157,6 +157,9 @@ int main(void) {
         CHECK_OK(almost_raft_node_status(c.m[leader].node, &status, buf, sizeof buf));
         CHECK(status.role == ALMOST_RAFT_LEADER && status.has_leader && strcmp(buf, c.m[leader].id) == 0);
         CHECK(status.peer_count == 2 && status.waiting_for_nodes == 0);
+        /* The same status as in every language: id, vote, when the leader was heard, stopped. */
+        CHECK(strcmp(status.id, c.m[leader].id) == 0 && strcmp(status.voted_for, c.m[leader].id) == 0);
+        CHECK(status.since_leader_heard_ms == 0 && !status.stopped && status.failure == ALMOST_RAFT_OK);
     }
 
     target = (leader + 1) % N;

@@ -76,13 +76,13 @@ class Node:
         *,
         peers: Iterable[str] = (),
         on_leader_change: Optional[LeaderCallback] = None,
-        election_timeout_ms: int = 1000,
-        heartbeat_interval_ms: int = 100,
-        message_timeout_ms: int = 100,
-        min_nodes: int = 3,
+        election_timeout_ms: int = _native.DEFAULT_ELECTION_TIMEOUT_MS,
+        heartbeat_interval_ms: int = _native.DEFAULT_HEARTBEAT_INTERVAL_MS,
+        message_timeout_ms: int = _native.DEFAULT_MESSAGE_TIMEOUT_MS,
+        min_nodes: int = _native.DEFAULT_MIN_NODES,
         max_nodes: Optional[int] = None,
-        pre_vote: bool = True,
-        check_quorum: bool = True,
+        pre_vote: bool = _native.DEFAULT_PRE_VOTE,
+        check_quorum: bool = _native.DEFAULT_CHECK_QUORUM,
         state_path: Union[str, "os.PathLike[str]", None] = None,
         cluster: str = "",
     ) -> None:
@@ -165,8 +165,8 @@ class Node:
         return self._native.transfer_leadership(to)
 
     def status(self) -> Status:
-        role, term, leader, peers, voted_for, waiting, stopped = self._native.status()
-        return Status(Role(role), term, leader, tuple(peers), voted_for, waiting, stopped)
+        role, term, leader, peers, voted_for, waiting, stopped, id, since_ms = self._native.status()
+        return Status(Role(role), term, leader, tuple(peers), voted_for, waiting, stopped, id, since_ms)
 
     @property
     def is_leader(self) -> bool:

@@ -37,3 +37,9 @@ class Status:
     waiting_for_nodes: int
     """How many more nodes must be known before this node may campaign (``min_nodes``)."""
     stopped: bool
+    """The node stopped: closed, removed from its cluster, or failed (see ``Node.failure``)."""
+    id: str
+    """This node's id."""
+    since_leader_heard_ms: Optional[float]
+    """How long ago the leader was last heard from, in ms (0 on the leader itself); ``None``
+    when no leader is known."""

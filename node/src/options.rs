@@ -1,0 +1,245 @@
+//! The options object of `new Node(options)`, read and checked key by key.
+
+use std::time::Duration;
+
+use almost_raft::NodeBuilder;
+use napi::bindgen_prelude::*;
+use napi::sys;
+use napi_derive::napi;
+
+use crate::errors::{throw_config, throw_type};
+use crate::raw::{self, JsRef, Value};
+
+pub(crate) const OPTION_KEYS: &[&str] = &[
+    "id",
+    "send",
+    "peers",
+    "onLeaderChange",
+    "onError",
+    "electionTimeoutMs",
+    "heartbeatIntervalMs",
+    "messageTimeoutMs",
+    "minNodes",
+    "maxNodes",
+    "preVote",
+    "checkQuorum",
+    "statePath",
+    "cluster",
+];
+
+/// Options of `new Node(options)`. Only `id` and `send` are required; the defaults are those
+/// of every almost-raft package.
+#[napi(object, object_to_js = false)]
+pub struct NodeOptions {
+    /// This node's id: 1 to 255 bytes of UTF-8, unique in the cluster.
+    pub id: String,
+    /// Sends `message` to the peer `to` over your network. Called on the JS thread; must not
+    /// throw (a throw is reported, see `onError`), and should not block.
+    #[napi(ts_type = "(to: string, message: Buffer) => void")]
+    pub send: (),
+    /// The other voters of the cluster (ids). Default: none (add them later with `addPeer`).
+    pub peers: Option<Vec<String>>,
+    /// Called with every change of the leader this node knows, in order, starting with the
+    /// current state.
+    #[napi(ts_type = "(change: LeaderChange) => void")]
+    pub on_leader_change: Option<()>,
+    /// Called with what a callback (`send`, `onLeaderChange`) threw, and with the error that
+    /// stopped the node when it stops by itself (code `ERR_STORAGE`: its state file cannot be
+    /// written; `ERR_INTERNAL`). Without it, a throw is emitted as a process warning
+    /// (`AlmostRaftWarning`, code `ERR_CALLBACK_THREW`), and so is a stop (`ERR_NODE_STOPPED`,
+    /// with the error as its `cause`). A throw leaves the node running.
+    #[napi(ts_type = "(error: unknown) => void")]
+    pub on_error: Option<()>,
+    /// T, in ms: a follower that hears no leader for a time drawn from [T, 2T) campaigns.
+    /// Default 1000.
+    pub election_timeout_ms: Option<u32>,
+    /// How often a leader sends heartbeats, in ms; at most half the election timeout.
+    /// Default 100.
+    pub heartbeat_interval_ms: Option<u32>,
+    /// The longest one send may hold a peer's queue, in ms. Default 100.
+    pub message_timeout_ms: Option<u32>,
+    /// Cluster size, counting this node, below which no election starts. Default 3.
+    pub min_nodes: Option<u32>,
+    /// Cluster size, counting this node, above which peers are refused. Default: no limit
+    /// (`null` or absent).
+    #[napi(ts_type = "number | null")]
+    pub max_nodes: Option<u32>,
+    /// Ask for pre-votes before bumping the term, so rejoining nodes do not disrupt.
+    /// Default true.
+    pub pre_vote: Option<bool>,
+    /// A leader that hears no majority for an election timeout steps down. Default true.
+    pub check_quorum: Option<bool>,
+    /// A file that keeps the term and vote across restarts (its directory must exist).
+    /// Without one they live in memory, and a restarted node could vote twice in one term.
+    #[napi(ts_type = "string | null")]
+    pub state_path: Option<String>,
+    /// Name shared by the nodes of one cluster; messages of other clusters are refused.
+    /// Default "".
+    pub cluster: Option<String>,
+}
+
+/// Reads a property; `undefined` (absent) is `None`. `null` counts as absent where `nullable`.
+pub(crate) fn prop(
+    env: sys::napi_env,
+    obj: Value,
+    key: &str,
+    nullable: bool,
+) -> Result<Option<Value>> {
+    let v = raw::get(env, obj, key)?;
+    match raw::type_of(env, v)? {
+        sys::ValueType::napi_undefined => Ok(None),
+        sys::ValueType::napi_null if nullable => Ok(None),
+        _ => Ok(Some(v)),
+    }
+}
+
+pub(crate) fn string_arg(env: sys::napi_env, v: Value, what: &str) -> Result<String> {
+    if raw::type_of(env, v)? != sys::ValueType::napi_string {
+        return Err(throw_type(env, what, "of type string", v));
+    }
+    raw::get_string(env, v)
+}
+
+pub(crate) fn function_arg(env: sys::napi_env, v: Value, what: &str) -> Result<JsRef> {
+    if raw::type_of(env, v)? != sys::ValueType::napi_function {
+        return Err(throw_type(env, what, "of type function", v));
+    }
+    JsRef::new(env, v)
+}
+
+pub(crate) fn bool_arg(env: sys::napi_env, v: Value, what: &str) -> Result<bool> {
+    if raw::type_of(env, v)? != sys::ValueType::napi_boolean {
+        return Err(throw_type(env, what, "of type boolean", v));
+    }
+    raw::get_bool(env, v)
+}
+
+/// A whole number of milliseconds (or nodes) from 0 to 2^32 - 1.
+pub(crate) fn count_arg(env: sys::napi_env, v: Value, key: &str) -> Result<u64> {
+    if raw::type_of(env, v)? != sys::ValueType::napi_number {
+        return Err(throw_type(
+            env,
+            &format!("options.{key}"),
+            "of type number",
+            v,
+        ));
+    }
+    let n = raw::get_number(env, v)?;
+    if !(n.is_finite() && n.fract() == 0.0 && (0.0..=u32::MAX as f64).contains(&n)) {
+        return Err(throw_config(
+            env,
+            key,
+            &format!("must be a whole number from 0 to 4294967295, got {n}"),
+        ));
+    }
+    Ok(n as u64)
+}
+
+pub(crate) fn peers_arg(env: sys::napi_env, v: Value) -> Result<Vec<String>> {
+    if !raw::is_array(env, v)? {
+        return Err(throw_type(env, "options.peers", "an array of strings", v));
+    }
+    let len = raw::array_len(env, v)?;
+    let mut peers = Vec::with_capacity(len as usize);
+    for i in 0..len {
+        let item = raw::element(env, v, i)?;
+        peers.push(string_arg(env, item, &format!("options.peers[{i}]"))?);
+    }
+    Ok(peers)
+}
+
+pub(crate) struct Parsed {
+    pub(crate) builder: NodeBuilder,
+    pub(crate) id: String,
+    pub(crate) send: JsRef,
+    pub(crate) on_leader_change: Option<JsRef>,
+    pub(crate) on_error: Option<JsRef>,
+}
+
+pub(crate) fn parse_options(env: sys::napi_env, options: Value) -> Result<Parsed> {
+    let t = raw::type_of(env, options)?;
+    if t != sys::ValueType::napi_object || raw::is_array(env, options)? {
+        return Err(throw_type(
+            env,
+            "The \"options\" argument",
+            "an object",
+            options,
+        ));
+    }
+    for key in raw::keys(env, options)? {
+        if !OPTION_KEYS.contains(&key.as_str()) {
+            return Err(throw_config(
+                env,
+                &key,
+                &format!(
+                    "unknown option (the options are {})",
+                    OPTION_KEYS.join(", ")
+                ),
+            ));
+        }
+    }
+    let id_value = raw::get(env, options, "id")?;
+    let id = string_arg(env, id_value, "options.id")?;
+    let send_value = raw::get(env, options, "send")?;
+    let send = function_arg(env, send_value, "options.send")?;
+    let on_leader_change = match prop(env, options, "onLeaderChange", true)? {
+        Some(v) => Some(function_arg(env, v, "options.onLeaderChange")?),
+        None => None,
+    };
+    let on_error = match prop(env, options, "onError", true)? {
+        Some(v) => Some(function_arg(env, v, "options.onError")?),
+        None => None,
+    };
+    let mut builder = NodeBuilder::new(id.as_str());
+    if let Some(v) = prop(env, options, "peers", false)? {
+        builder = builder.peers(peers_arg(env, v)?);
+    }
+    let ms = |key: &str| -> Result<Option<Duration>> {
+        match prop(env, options, key, false)? {
+            Some(v) => Ok(Some(Duration::from_millis(count_arg(env, v, key)?))),
+            None => Ok(None),
+        }
+    };
+    if let Some(d) = ms("electionTimeoutMs")? {
+        builder = builder.election_timeout(d);
+    }
+    if let Some(d) = ms("heartbeatIntervalMs")? {
+        builder = builder.heartbeat_interval(d);
+    }
+    if let Some(d) = ms("messageTimeoutMs")? {
+        builder = builder.message_timeout(d);
+    }
+    if let Some(v) = prop(env, options, "minNodes", false)? {
+        builder = builder.min_nodes(count_arg(env, v, "minNodes")? as usize);
+    }
+    if let Some(v) = prop(env, options, "maxNodes", true)? {
+        builder = builder.max_nodes(Some(count_arg(env, v, "maxNodes")? as usize));
+    }
+    if let Some(v) = prop(env, options, "preVote", false)? {
+        builder = builder.pre_vote(bool_arg(env, v, "options.preVote")?);
+    }
+    if let Some(v) = prop(env, options, "checkQuorum", false)? {
+        builder = builder.check_quorum(bool_arg(env, v, "options.checkQuorum")?);
+    }
+    if let Some(v) = prop(env, options, "cluster", false)? {
+        builder = builder.cluster(string_arg(env, v, "options.cluster")?);
+    }
+    if let Some(v) = prop(env, options, "statePath", true)? {
+        let path = string_arg(env, v, "options.statePath")?;
+        if path.is_empty() {
+            return Err(throw_config(
+                env,
+                "statePath",
+                "must not be empty (omit it to keep the state in memory)",
+            ));
+        }
+        builder = builder.state_path(path);
+    }
+    Ok(Parsed {
+        builder,
+        id,
+        send,
+        on_leader_change,
+        on_error,
+    })
+}
