@@ -34,6 +34,9 @@
 // The longest node id (and cluster name), in bytes of UTF-8.
 #define ALMOST_RAFT_MAX_ID_LEN 255
 
+// The size of a buffer that holds any id with its NUL (ALMOST_RAFT_MAX_ID_LEN + 1).
+#define ALMOST_RAFT_ID_BUF_LEN 256
+
 // What a call did. Anything but ALMOST_RAFT_OK comes with a message from
 // almost_raft_last_error_message().
 typedef enum almost_raft_result {
@@ -134,6 +137,13 @@ typedef struct almost_raft_status {
   // ALMOST_RAFT_STORAGE when its state file could not be written, ALMOST_RAFT_PANIC on an
   // internal error.
   enum almost_raft_result failure;
+  // This node's id, NUL-terminated.
+  char id[ALMOST_RAFT_ID_BUF_LEN];
+  // The candidate this node voted for in `term`, NUL-terminated; "" when none.
+  char voted_for[ALMOST_RAFT_ID_BUF_LEN];
+  // How long ago the leader was last heard from, in ms (0 on the leader itself); -1 when no
+  // leader is known.
+  int64_t since_leader_heard_ms;
 } almost_raft_status;
 
 #ifdef __cplusplus

@@ -17,6 +17,12 @@ pub use result::*;
 /// The longest node id (and cluster name), in bytes of UTF-8.
 pub const ALMOST_RAFT_MAX_ID_LEN: usize = 255;
 
+/// The size of a buffer that holds any id with its NUL (ALMOST_RAFT_MAX_ID_LEN + 1).
+pub const ALMOST_RAFT_ID_BUF_LEN: usize = 256;
+
+const _: () = assert!(ALMOST_RAFT_ID_BUF_LEN == ALMOST_RAFT_MAX_ID_LEN + 1);
+const _: () = assert!(ALMOST_RAFT_MAX_ID_LEN == almost_raft::MAX_ID_LEN);
+
 /// The library's version, e.g. "0.5.0": a static NUL-terminated string. Thread-safe.
 #[unsafe(no_mangle)]
 pub extern "C" fn almost_raft_version() -> *const std::ffi::c_char {

@@ -6,7 +6,7 @@ use almost_raft::embed::{Callbacks, EmbeddedNode};
 use almost_raft::{LeaderChange, Role};
 
 use crate::args::{bytes_arg, non_null, non_null_mut, null, str_arg};
-use crate::ALMOST_RAFT_MAX_ID_LEN;
+use crate::{ALMOST_RAFT_ID_BUF_LEN, ALMOST_RAFT_MAX_ID_LEN};
 use crate::config::almost_raft_config;
 use crate::result::almost_raft_result::*;
 use crate::result::{Failure, almost_raft_result, code_of, guard};
@@ -209,16 +209,16 @@ pub struct almost_raft_status {
     /// internal error.
     pub failure: almost_raft_result,
     /// This node's id, NUL-terminated.
-    pub id: [c_char; ALMOST_RAFT_MAX_ID_LEN + 1],
+    pub id: [c_char; ALMOST_RAFT_ID_BUF_LEN],
     /// The candidate this node voted for in `term`, NUL-terminated; "" when none.
-    pub voted_for: [c_char; ALMOST_RAFT_MAX_ID_LEN + 1],
+    pub voted_for: [c_char; ALMOST_RAFT_ID_BUF_LEN],
     /// How long ago the leader was last heard from, in ms (0 on the leader itself); -1 when no
     /// leader is known.
     pub since_leader_heard_ms: i64,
 }
 
 /// `id` as a NUL-terminated C string in a fixed buffer (ids are at most MAX_ID_LEN bytes).
-fn id_buf(id: &str) -> [c_char; ALMOST_RAFT_MAX_ID_LEN + 1] {
+fn id_buf(id: &str) -> [c_char; ALMOST_RAFT_ID_BUF_LEN] {
     let mut buf = [0 as c_char; ALMOST_RAFT_MAX_ID_LEN + 1];
     for (to, from) in buf.iter_mut().zip(id.bytes().take(ALMOST_RAFT_MAX_ID_LEN)) {
         *to = from as c_char;
