@@ -11,7 +11,7 @@ use crate::storage::StorageError;
 /// Why a message, a command or a node was refused.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum Error {
-    #[error("invalid config: {0}")]
+    #[error("{0}")]
     Config(#[from] ConfigError),
     #[error("invalid node id: {0}")]
     InvalidId(#[from] IdError),
@@ -37,12 +37,19 @@ pub enum Error {
     SelfAsPeer,
     #[error("the cluster already has max_nodes = {max} nodes")]
     TooManyNodes { max: usize },
-    #[error("only the leader can do this; the leader is {leader:?}")]
+    #[error("only the leader can do this; {}", describe_leader(leader.as_deref()))]
     NotLeader { leader: Option<NodeId> },
     #[error("there is no peer to hand leadership to (none has answered in this term)")]
     NoPeers,
     #[error("internal error (a bug in almost-raft): {0}")]
     Internal(String),
+}
+
+fn describe_leader(leader: Option<&str>) -> String {
+    match leader {
+        Some(leader) => format!("the leader is {leader:?}"),
+        None => "no leader is known".into(),
+    }
 }
 
 /// The kind of an [`Error`], the same in every language: a C result code, a Python exception
@@ -104,5 +111,26 @@ impl Error {
             Error::NoPeers => ErrorKind::NoPeers,
             Error::Internal(_) => ErrorKind::Internal,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every binding shows these messages as they are: each must read well once.
+    #[test]
+    fn messages_say_things_once_and_in_words() {
+        let config = Error::Config(ConfigError {
+            field: "min_nodes",
+            reason: "must be at least 1".into(),
+        });
+        assert_eq!(config.to_string(), "invalid config: min_nodes: must be at least 1");
+        let no_leader = Error::NotLeader { leader: None };
+        assert_eq!(no_leader.to_string(), "only the leader can do this; no leader is known");
+        let leader = Error::NotLeader {
+            leader: Some("b".into()),
+        };
+        assert_eq!(leader.to_string(), "only the leader can do this; the leader is \"b\"");
     }
 }

@@ -129,7 +129,7 @@ pub(crate) fn count_arg(env: sys::napi_env, v: Value, key: &str) -> Result<u64> 
         return Err(throw_config(
             env,
             key,
-            &format!("must be a whole number from 0 to 4294967295, got {n}"),
+            &format!("must be a whole number, at most 4294967295, got {n}"),
         ));
     }
     Ok(n as u64)
