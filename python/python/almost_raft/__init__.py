@@ -4,6 +4,8 @@
 >>> node = Node("a", send, peers=["b", "c"], on_leader_change=print)  # doctest: +SKIP
 """
 
+import logging
+
 from ._errors import (
     ClosedError,
     InternalError,
@@ -37,3 +39,7 @@ __all__ = [
     "StorageError",
     "__version__",
 ]
+
+# A library logs, the application decides where logs go: nothing reaches stderr unless the
+# application configures logging.
+logging.getLogger("almost_raft").addHandler(logging.NullHandler())

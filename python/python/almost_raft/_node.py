@@ -12,7 +12,7 @@ import threading
 import time
 import weakref
 from types import TracebackType
-from typing import AsyncIterator, Callable, Iterable, List, Optional, Tuple, Type, Union, cast
+from typing import AsyncGenerator, Callable, Iterable, List, Optional, Tuple, Type, Union, cast
 
 from . import _native
 from ._errors import ClosedError, ConfigError, Error
@@ -57,15 +57,17 @@ class Node:
     thread (as if Ctrl-C was pressed); a ``SystemExit`` is logged, since a callback cannot
     end the interpreter. If this thread falls behind, at most 1024 sends and 64 leader
     changes wait for it: the oldest sends are dropped, the oldest changes skipped (the latest
-    is always delivered), and a warning says how many.
+    is always delivered), and a warning says how many. With ``loop=`` an asyncio event loop,
+    both callbacks run on that loop instead (scheduled with ``call_soon_threadsafe``), so
+    they may use asyncio directly.
 
     The defaults are those of every almost-raft binding: election timeout 1000 ms (drawn
     from [T, 2T)), heartbeat 100 ms, message timeout 100 ms, ``min_nodes`` 3 (counting this
     node), no ``max_nodes``, pre-vote and check-quorum on, no state file (the term and vote
     live in memory: give ``state_path`` so that a restarted node cannot vote twice in a term).
 
-    Close it with :meth:`close` or use it as a context manager; a leader hands leadership
-    over as it closes. A node that is no longer referenced keeps running until closed; open
+    Close it with :meth:`close` (or ``await`` :meth:`aclose`), or use it as a context
+    manager (``with``, ``async with``); a leader hands leadership over as it closes. A node that is no longer referenced keeps running until closed; open
     nodes are closed when the interpreter exits.
     """
 
@@ -85,6 +87,7 @@ class Node:
         check_quorum: bool = _native.DEFAULT_CHECK_QUORUM,
         state_path: Union[str, "os.PathLike[str]", None] = None,
         cluster: str = "",
+        loop: Optional[asyncio.AbstractEventLoop] = None,
     ) -> None:
         _check_type("id", id, str)
         if not callable(send):
@@ -109,6 +112,8 @@ class Node:
         _check_type("pre_vote", pre_vote, bool)
         _check_type("check_quorum", check_quorum, bool)
         _check_type("cluster", cluster, str)
+        if loop is not None and not isinstance(loop, asyncio.AbstractEventLoop):
+            raise TypeError(f"loop must be an asyncio event loop, not {type(loop).__name__}")
         path = None if state_path is None else os.fspath(state_path)
         if path is not None:
             _check_type("state_path", path, str)
@@ -116,6 +121,7 @@ class Node:
         self._id = id
         self._send = send
         self._on_leader_change = on_leader_change
+        self._loop = loop
         self._lock = threading.Condition()
         self._current = LeaderChange(None, 0)
         self._subscribers: List[Tuple[asyncio.AbstractEventLoop, "asyncio.Queue[Optional[LeaderChange]]"]] = []
@@ -201,7 +207,7 @@ class Node:
         with self._lock:
             return self._failure
 
-    async def leader_changes(self) -> AsyncIterator[LeaderChange]:
+    async def leader_changes(self) -> AsyncGenerator[LeaderChange, None]:
         """Every leader change, in order, starting with the current state; nothing is lost.
         Ends when the node is closed or removed from its cluster; when it stops by itself
         (its state file cannot be written), the last change names no leader and the iterator
@@ -210,6 +216,8 @@ class Node:
         queue: "asyncio.Queue[Optional[LeaderChange]]" = asyncio.Queue()
         entry = (loop, queue)
         with self._lock:
+            if self._closed:
+                raise ClosedError(f"node {self._id!r} is closed", "CLOSED")
             queue.put_nowait(self._current)
             if self._stream_ended:
                 queue.put_nowait(None)
@@ -242,6 +250,19 @@ class Node:
         if threading.current_thread() is not self._thread:
             self._thread.join()
         _open_nodes.discard(self)
+
+    async def aclose(self) -> None:
+        """:meth:`close` for asyncio: waits for the node to stop without blocking the event
+        loop."""
+        await asyncio.get_running_loop().run_in_executor(None, self.close)
+
+    async def __aenter__(self) -> "Node":
+        return self
+
+    async def __aexit__(
+        self, exc_type: Optional[Type[BaseException]], exc: Optional[BaseException], tb: Optional[TracebackType]
+    ) -> None:
+        await self.aclose()
 
     def __enter__(self) -> "Node":
         return self
@@ -316,6 +337,15 @@ class Node:
                 self._subscribers.remove(entry)
 
     def _call(self, limit: RateLimit, kind: str, callback: Callable[..., None], *args: object) -> None:
+        if self._loop is None:
+            return self._call_now(limit, kind, callback, *args)
+        try:
+            self._loop.call_soon_threadsafe(self._call_now, limit, kind, callback, *args)
+        except RuntimeError:  # the loop is closed: nothing can run there any more
+            if limit.allow("loop"):
+                logger.error("the event loop of node %r is closed: its %s callback was not called", self._id, kind)
+
+    def _call_now(self, limit: RateLimit, kind: str, callback: Callable[..., None], *args: object) -> None:
         try:
             callback(*args)
         except KeyboardInterrupt:
