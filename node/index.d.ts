@@ -32,6 +32,21 @@ export declare class Node {
    */
   get failure(): Error | null
   /**
+   * Lets the process exit while this node runs, as `unref()` does for a socket or a timer
+   * (the node keeps running while something else keeps the event loop alive).
+   */
+  unref(): void
+  /**
+   * Keeps the process alive while this node runs (the default), as `ref()` does for a
+   * socket or a timer.
+   */
+  ref(): void
+  /**
+   * Whether this node keeps the process alive: true unless `unref()` was called (or it
+   * has closed).
+   */
+  hasRef(): boolean
+  /**
    * Hands the node a message your network received from a peer. Refused with
    * `ERR_MALFORMED_MESSAGE`, `ERR_WRONG_CLUSTER`, `ERR_WRONG_RECIPIENT` or
    * `ERR_UNKNOWN_PEER`; the node goes on either way.

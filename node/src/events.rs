@@ -10,7 +10,7 @@ use almost_raft::LeaderChange as CoreChange;
 use almost_raft::embed::{CallbackQueue, Item, MAX_QUEUED_CHANGES, MAX_QUEUED_SENDS};
 use napi::bindgen_prelude::*;
 use napi::sys;
-use napi::threadsafe_function::ThreadsafeFunction;
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionHandle};
 
 use crate::errors::core_error;
 use crate::iterator::IterState;
@@ -37,6 +37,11 @@ pub(crate) type WakeJs = ThreadsafeFunction<(), Unknown<'static>, (), Status, fa
 
 pub(crate) struct JsState {
     pub(crate) id: String,
+    /// The threadsafe function that wakes this thread, for `ref()`/`unref()`; dropped when
+    /// the node has closed, so that it no longer keeps the event loop alive.
+    pub(crate) wake: Option<Arc<ThreadsafeFunctionHandle>>,
+    /// Whether the node keeps the event loop alive (`ref()`, the default) or not (`unref()`).
+    pub(crate) referenced: bool,
     pub(crate) send: Option<JsRef>,
     pub(crate) on_leader_change: Option<JsRef>,
     pub(crate) on_error: Option<JsRef>,
@@ -197,6 +202,7 @@ pub(crate) fn dispatch(state: &Rc<RefCell<JsState>>, env: sys::napi_env, event: 
             let (waiters, iterators, failure) = {
                 let mut st = state.borrow_mut();
                 st.closed = true;
+                st.wake = None;
                 // Nothing calls them any more: let the functions be collected.
                 st.send = None;
                 st.on_leader_change = None;

@@ -141,6 +141,8 @@ impl Node {
         let queue = Arc::new(CallbackQueue::default());
         let js = Rc::new(RefCell::new(JsState {
             id: parsed.id.clone(),
+            wake: None,
+            referenced: true,
             send: Some(parsed.send),
             on_leader_change: parsed.on_leader_change,
             on_error: parsed.on_error,
@@ -167,6 +169,7 @@ impl Node {
                     Ok(())
                 })?
         };
+        js.borrow_mut().wake = Some(wake.handle.clone());
         // At most one call is pending per node; it fails only while the JS environment
         // shuts down.
         let wake = move || {
@@ -231,6 +234,55 @@ impl Node {
             None => raw::null(env)?,
         };
         Ok(unsafe { Unknown::from_raw_unchecked(env, value) })
+    }
+
+    /// Lets the process exit while this node runs, as `unref()` does for a socket or a timer
+    /// (the node keeps running while something else keeps the event loop alive).
+    #[napi]
+    pub fn unref(&self, env: Env) -> Result<()> {
+        self.set_ref(env.raw(), false)
+    }
+
+    /// Keeps the process alive while this node runs (the default), as `ref()` does for a
+    /// socket or a timer.
+    #[napi(js_name = "ref")]
+    pub fn refer(&self, env: Env) -> Result<()> {
+        self.set_ref(env.raw(), true)
+    }
+
+    /// Whether this node keeps the process alive: true unless `unref()` was called (or it
+    /// has closed).
+    #[napi]
+    pub fn has_ref(&self) -> bool {
+        let st = self.js.borrow();
+        st.referenced && st.wake.is_some()
+    }
+
+    fn set_ref(&self, env: sys::napi_env, on: bool) -> Result<()> {
+        let mut st = self.js.borrow_mut();
+        st.referenced = on;
+        let Some(wake) = &st.wake else {
+            return Ok(()); // closed: it keeps nothing alive any more
+        };
+        wake.with_read_aborted(|aborted| {
+            if aborted {
+                return Ok(());
+            }
+            // SAFETY: on the JS thread, with a threadsafe function that is neither released
+            // (this handle holds it) nor aborted (checked under the lock).
+            let status = unsafe {
+                if on {
+                    sys::napi_ref_threadsafe_function(env, wake.get_raw())
+                } else {
+                    sys::napi_unref_threadsafe_function(env, wake.get_raw())
+                }
+            };
+            if status == sys::Status::napi_ok {
+                Ok(())
+            } else {
+                Err(Error::from_status(Status::from(status)))
+            }
+        })
     }
 
     /// Hands the node a message your network received from a peer. Refused with

@@ -145,6 +145,13 @@ test('the process exits by itself once every node is closed', async () => {
   }
 });
 
+test('unref() lets the process exit while a node runs; ref() undoes it', async () => {
+  const r = await runFixture('unref.js');
+  assert.equal(r.error, null, `${r.error} ${r.stderr}`);
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(JSON.parse(r.stdout), { states: [true, false, true, false], closed: false });
+});
+
 test('a node keeps running after its JS object is garbage-collected', async () => {
   const r = await runFixture('unreachable.js', [], ['--expose-gc']);
   assert.equal(r.code, 0, r.stderr);
