@@ -17,18 +17,6 @@ use crate::iterator::IterState;
 use crate::ratelimit::RateLimit;
 use crate::raw::{self, Deferred, JsRef, Value};
 
-pub(crate) enum Event {
-    Send {
-        to: String,
-        message: Vec<u8>,
-    },
-    Leader(CoreChange),
-    /// The node stopped: why, when it stopped by itself.
-    Stopped(Option<almost_raft::Error>),
-    /// The node stopped and will call back no more: the last event of every node.
-    Closed,
-}
-
 /// Wakes the JS thread to drain a node's callback queue.
 pub(crate) type WakeJs = ThreadsafeFunction<(), Unknown<'static>, (), Status, false>;
 
@@ -70,16 +58,11 @@ pub(crate) fn drain(state: &Rc<RefCell<JsState>>, env: sys::napi_env) {
     let queue = state.borrow().queue.clone();
     let (items, closed) = queue.drain();
     for item in items {
-        let event = match item {
-            Item::Send { to, message } => Event::Send { to, message },
-            Item::Leader(change) => Event::Leader(change),
-            Item::Stopped(failure) => Event::Stopped(failure),
-        };
-        dispatch(state, env, event);
+        dispatch(state, env, item);
     }
     warn_due(state, env, closed);
     if closed && !state.borrow().closed {
-        dispatch(state, env, Event::Closed);
+        finish(state, env);
     }
 }
 
@@ -147,12 +130,12 @@ pub(crate) fn change_value(env: sys::napi_env, change: &CoreChange) -> Result<Va
     Ok(obj)
 }
 
-/// Runs on the JS thread for every event, in the order the node produced them. It never
+/// Runs on the JS thread for every queued callback, in the order the node produced them. It never
 /// returns an error and never leaves an exception pending: a throwing user callback is reported
 /// (see `report`) and the node goes on.
-pub(crate) fn dispatch(state: &Rc<RefCell<JsState>>, env: sys::napi_env, event: Event) {
-    match event {
-        Event::Send { to, message } => {
+pub(crate) fn dispatch(state: &Rc<RefCell<JsState>>, env: sys::napi_env, item: Item) {
+    match item {
+        Item::Send { to, message } => {
             let send = state.borrow().send.clone();
             if let Some(send) = send {
                 let args =
@@ -164,7 +147,7 @@ pub(crate) fn dispatch(state: &Rc<RefCell<JsState>>, env: sys::napi_env, event: 
                 }
             }
         }
-        Event::Leader(change) => {
+        Item::Leader(change) => {
             let callback = {
                 let mut st = state.borrow_mut();
                 st.last = Some(change.clone());
@@ -181,8 +164,8 @@ pub(crate) fn dispatch(state: &Rc<RefCell<JsState>>, env: sys::napi_env, event: 
                 report(state, env, "onLeaderChange", thrown);
             }
         }
-        Event::Stopped(None) => {}
-        Event::Stopped(Some(failure)) => {
+        Item::Stopped(None) => {}
+        Item::Stopped(Some(failure)) => {
             let Ok(error) = core_error(env, &failure) else {
                 return raw::clear_exception(env);
             };
@@ -198,28 +181,32 @@ pub(crate) fn dispatch(state: &Rc<RefCell<JsState>>, env: sys::napi_env, event: 
                 let _ = emit_warning(env, "ERR_NODE_STOPPED", &message, Some(error));
             }
         }
-        Event::Closed => {
-            let (waiters, iterators, failure) = {
-                let mut st = state.borrow_mut();
-                st.closed = true;
-                st.wake = None;
-                // Nothing calls them any more: let the functions be collected.
-                st.send = None;
-                st.on_leader_change = None;
-                (
-                    std::mem::take(&mut st.close_waiters),
-                    std::mem::take(&mut st.iterators),
-                    st.failure.clone(),
-                )
-            };
-            for it in iterators {
-                it.borrow_mut().finish(env, false, failure.clone());
-            }
-            for waiter in waiters {
-                if let Ok(v) = raw::undefined(env) {
-                    waiter.resolve(env, v);
-                }
-            }
+    }
+    raw::clear_exception(env);
+}
+
+/// The node stopped and its queue is empty: no callback will run any more. Ends the
+/// iterators (with the failure, if any), resolves `close()`, releases what keeps JS alive.
+pub(crate) fn finish(state: &Rc<RefCell<JsState>>, env: sys::napi_env) {
+    let (waiters, iterators, failure) = {
+        let mut st = state.borrow_mut();
+        st.closed = true;
+        st.wake = None;
+        // Nothing calls them any more: let the functions be collected.
+        st.send = None;
+        st.on_leader_change = None;
+        (
+            std::mem::take(&mut st.close_waiters),
+            std::mem::take(&mut st.iterators),
+            st.failure.clone(),
+        )
+    };
+    for it in iterators {
+        it.borrow_mut().finish(env, false, failure.clone());
+    }
+    for waiter in waiters {
+        if let Ok(v) = raw::undefined(env) {
+            waiter.resolve(env, v);
         }
     }
     raw::clear_exception(env);
