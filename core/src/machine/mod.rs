@@ -34,7 +34,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::bugs::Bug;
 use crate::codec::DecodeError;
 use crate::config::Config;
-pub use crate::error::Error;
+use crate::error::Error;
 use crate::id::{NodeId, validate_id};
 use crate::message::{Body, Envelope, MAX_TERM};
 use crate::storage::HardState;
