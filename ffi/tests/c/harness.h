@@ -52,4 +52,14 @@ static inline struct timespec deadline_in(int seconds) {
     return t;
 }
 
+/* A send callback for nodes whose messages go nowhere. */
+static inline void ignore_send(void *userdata, const char *to, size_t to_len, const uint8_t *bytes,
+                               size_t len) {
+    (void)userdata;
+    (void)to;
+    (void)to_len;
+    (void)bytes;
+    (void)len;
+}
+
 #endif

@@ -8,13 +8,7 @@ static void count_free(void *userdata) {
     (void)userdata;
     freed++;
 }
-static void ignore_send(void *userdata, const char *to, size_t to_len, const uint8_t *bytes, size_t len) {
-    (void)userdata;
-    (void)to;
-    (void)to_len;
-    (void)bytes;
-    (void)len;
-}
+
 
 static almost_raft_callbacks callbacks(void) {
     almost_raft_callbacks cb;

@@ -3,20 +3,14 @@
  * ALMOST_RAFT_CLOSED to every other call, as the header says, until it is closed and freed. */
 #include "harness.h"
 
-#include <unistd.h>
-
 static int freed;
 static void count_free(void *userdata) {
     (void)userdata;
     freed++;
 }
-static void ignore_send(void *userdata, const char *to, size_t to_len, const uint8_t *bytes, size_t len) {
-    (void)userdata;
-    (void)to;
-    (void)to_len;
-    (void)bytes;
-    (void)len;
-}
+
+#include <unistd.h>
+
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t changed = PTHREAD_COND_INITIALIZER;

@@ -17,13 +17,6 @@ static pthread_barrier_t go;
 static long spin;
 static almost_raft_result set_rc;
 
-static void ignore_send(void *userdata, const char *to, size_t to_len, const uint8_t *bytes, size_t len) {
-    (void)userdata;
-    (void)to;
-    (void)to_len;
-    (void)bytes;
-    (void)len;
-}
 
 /* The threads of the library's runtime: every thread of this process but the main thread
  * and the setter (both still alive while this counts). By count, not by name: a new thread
