@@ -91,13 +91,19 @@ async fn three_published_0_4_nodes_elect_one_leader_agreed_by_all() {
             other => panic!("expected ControlLeaderChanged, got {other:?}"),
         }
     }
-    assert!(["a", "b", "c"].contains(&leaders[0].as_str()), "{leaders:?}");
+    assert!(
+        ["a", "b", "c"].contains(&leaders[0].as_str()),
+        "{leaders:?}"
+    );
     assert!(leaders.iter().all(|l| *l == leaders[0]), "{leaders:?}");
     // Heartbeats and vote requests travel as 0.4's own variants; answers name their voter, so
     // they travel as `Message::Wire` (0.4's `RequestVoteResponse` does not say who voted).
     let seen = seen.lock().unwrap().clone();
     assert!(seen.get("heartbeat").copied().unwrap_or(0) > 0, "{seen:?}");
-    assert!(seen.get("request_vote").copied().unwrap_or(0) > 0, "{seen:?}");
+    assert!(
+        seen.get("request_vote").copied().unwrap_or(0) > 0,
+        "{seen:?}"
+    );
     assert!(seen.get("other").copied().unwrap_or(0) > 0, "{seen:?}");
     assert_eq!(seen.get("request_vote_response"), None, "{seen:?}");
     for task in tasks {
@@ -126,7 +132,10 @@ async fn an_anonymous_0_4_vote_answer_is_not_counted() {
         let Some(_) = peer_rx.recv().await else { break };
         for _ in 0..3 {
             me.sender
-                .send(Message::RequestVoteResponse { term: 1, vote: true })
+                .send(Message::RequestVoteResponse {
+                    term: 1,
+                    vote: true,
+                })
                 .await
                 .unwrap();
         }

@@ -125,12 +125,21 @@ mod tests {
             field: "min_nodes",
             reason: "must be at least 1".into(),
         });
-        assert_eq!(config.to_string(), "invalid config: min_nodes: must be at least 1");
+        assert_eq!(
+            config.to_string(),
+            "invalid config: min_nodes: must be at least 1"
+        );
         let no_leader = Error::NotLeader { leader: None };
-        assert_eq!(no_leader.to_string(), "only the leader can do this; no leader is known");
+        assert_eq!(
+            no_leader.to_string(),
+            "only the leader can do this; no leader is known"
+        );
         let leader = Error::NotLeader {
             leader: Some("b".into()),
         };
-        assert_eq!(leader.to_string(), "only the leader can do this; the leader is \"b\"");
+        assert_eq!(
+            leader.to_string(),
+            "only the leader can do this; the leader is \"b\""
+        );
     }
 }

@@ -6,10 +6,10 @@ use almost_raft::embed::{Callbacks, EmbeddedNode};
 use almost_raft::{LeaderChange, Role};
 
 use crate::args::{bytes_arg, non_null, non_null_mut, null, str_arg};
-use crate::{ALMOST_RAFT_ID_BUF_LEN, ALMOST_RAFT_MAX_ID_LEN};
 use crate::config::almost_raft_config;
 use crate::result::almost_raft_result::*;
 use crate::result::{Failure, almost_raft_result, code_of, guard};
+use crate::{ALMOST_RAFT_ID_BUF_LEN, ALMOST_RAFT_MAX_ID_LEN};
 
 /// A running node. Start with almost_raft_node_new, stop with almost_raft_node_close or
 /// almost_raft_node_free.

@@ -187,7 +187,10 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let defaults = Config::default();
     let ms = |d: Duration| d.as_millis() as u64;
     m.add("DEFAULT_ELECTION_TIMEOUT_MS", ms(defaults.election_timeout))?;
-    m.add("DEFAULT_HEARTBEAT_INTERVAL_MS", ms(defaults.heartbeat_interval))?;
+    m.add(
+        "DEFAULT_HEARTBEAT_INTERVAL_MS",
+        ms(defaults.heartbeat_interval),
+    )?;
     m.add("DEFAULT_MESSAGE_TIMEOUT_MS", ms(defaults.message_timeout))?;
     m.add("DEFAULT_MIN_NODES", defaults.min_nodes)?;
     m.add("DEFAULT_PRE_VOTE", defaults.pre_vote)?;

@@ -42,7 +42,7 @@ use swarm::Swarm;
 
 pub use config::{SimConfig, SimReport, Violation};
 pub use network::Delay;
-use trace::{Fnv, Entry};
+use trace::{Entry, Fnv};
 
 /// Runs one seed. `Err` is the first broken invariant.
 pub fn run(seed: u64, config: &SimConfig) -> Result<SimReport, Box<Violation>> {

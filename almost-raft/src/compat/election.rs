@@ -131,7 +131,9 @@ impl<T: ClusterNode + Send + Sync + 'static> Outbox for CompatOutbox<T> {
         match peer {
             Some(peer) => match Message::from_envelope(msg) {
                 Ok(msg) => peer.send_message(msg).await,
-                Err(e) => tracing::error!(node = %self.self_id, error = %e, "cannot encode a message"),
+                Err(e) => {
+                    tracing::error!(node = %self.self_id, error = %e, "cannot encode a message")
+                }
             },
             None => {
                 tracing::debug!(node = %self.self_id, to = %msg.to, "no such peer: message dropped")
@@ -145,9 +147,7 @@ impl<T: ClusterNode + Send + Sync + 'static> Outbox for CompatOutbox<T> {
 ///
 /// Each time a leader becomes known, its id is sent on `tx` as `Message::ControlLeaderChanged`
 /// (in order; the loop waits rather than drop one when `tx` is full).
-pub async fn raft_election<T: ClusterNode + Send + Sync + 'static>(
-    state: RaftElectionState<T>,
-) {
+pub async fn raft_election<T: ClusterNode + Send + Sync + 'static>(state: RaftElectionState<T>) {
     let RaftElectionState {
         self_id,
         config,
@@ -203,10 +203,14 @@ pub async fn raft_election<T: ClusterNode + Send + Sync + 'static>(
                 }
                 Message::ControlLeaderChanged(_) => {}
                 wire => {
-                    let stepped = wire.to_envelope(&config.cluster, &self_id).and_then(|e| match e {
-                        Some(envelope) => shared.with_machine(|m, now| m.step(now, envelope)),
-                        None => Ok(()),
-                    });
+                    let stepped =
+                        wire.to_envelope(&config.cluster, &self_id)
+                            .and_then(|e| match e {
+                                Some(envelope) => {
+                                    shared.with_machine(|m, now| m.step(now, envelope))
+                                }
+                                None => Ok(()),
+                            });
                     if let Err(e) = stepped {
                         tracing::debug!(node = %self_id, error = %e, "message refused");
                     }

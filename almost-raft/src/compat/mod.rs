@@ -84,7 +84,10 @@ impl<N: Node<NodeType = N> + Send + Sync> ClusterNode for N {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum Message<T> {
     /// Asks for a vote in `term`.
-    RequestVote { requester_node_id: String, term: usize },
+    RequestVote {
+        requester_node_id: String,
+        term: usize,
+    },
     /// Answers `RequestVote`. The 0.5 election sends its answers as [`Message::Wire`], which
     /// names the voter; this one, from a 0.4 peer, is ignored (it does not say who voted).
     RequestVoteResponse { term: usize, vote: bool },
@@ -103,12 +106,20 @@ pub enum Message<T> {
 impl<T> Message<T> {
     /// The wire message this is, for the node `to`: `Ok(None)` for control messages and for a
     /// 0.4 vote answer (which does not say who voted).
-    pub(crate) fn to_envelope(&self, cluster: &str, to: &str) -> Result<Option<Envelope>, crate::Error> {
+    pub(crate) fn to_envelope(
+        &self,
+        cluster: &str,
+        to: &str,
+    ) -> Result<Option<Envelope>, crate::Error> {
         let (from, term, body) = match self {
-            Message::RequestVote { requester_node_id, term } => {
-                (requester_node_id, term, Body::Vote { transfer: false })
-            }
-            Message::HeartBeat { leader_node_id, term } => (leader_node_id, term, Body::Heartbeat),
+            Message::RequestVote {
+                requester_node_id,
+                term,
+            } => (requester_node_id, term, Body::Vote { transfer: false }),
+            Message::HeartBeat {
+                leader_node_id,
+                term,
+            } => (leader_node_id, term, Body::Heartbeat),
             Message::Wire(bytes) => return Ok(Some(decode(bytes)?)),
             _ => return Ok(None),
         };

@@ -108,7 +108,10 @@ pub(crate) async fn drive<O: Outbox>(
 /// Handles one `Ready`, in the one safe order. Inputs reach the machine through
 /// `Shared::receive` and the commands, and timers here; then: save (and tell the machine),
 /// send, publish events. Nothing is sent before the state it depends on is durable.
-async fn handle_ready<O: Outbox>(shared: &Arc<Shared>, queues: &mut PeerQueues<O>) -> Result<(), Error> {
+async fn handle_ready<O: Outbox>(
+    shared: &Arc<Shared>,
+    queues: &mut PeerQueues<O>,
+) -> Result<(), Error> {
     let ready = {
         let mut m = shared.machine();
         let now = shared.now();

@@ -46,8 +46,8 @@ pub(crate) use driver::run_node;
 pub(crate) use outbox::Outbox;
 pub use shared::LeaderChange;
 pub(crate) use shared::Shared;
-pub use wire::Transport;
 pub(crate) use wire::BytesOutbox;
+pub use wire::Transport;
 
 /// Builds a node: its id, peers, config and storage.
 pub struct NodeBuilder {
