@@ -7,6 +7,7 @@
 //! bytes and back; storage keeps the term and vote. The `almost-raft` crate drives it on
 //! tokio and re-exports everything here; see docs/design.md for the layers.
 
+pub mod auth;
 #[cfg(feature = "bug-injection")]
 pub mod bugs;
 pub mod codec;
@@ -17,6 +18,7 @@ pub mod machine;
 pub mod message;
 pub mod storage;
 
+pub use auth::{AuthError, Keyring};
 pub use codec::{DecodeError, EncodeError, decode, encode};
 pub use config::{Config, ConfigError};
 pub use error::{Error, ErrorKind};
