@@ -73,6 +73,9 @@ typedef enum almost_raft_result {
   ALMOST_RAFT_RUNTIME = 15,
   // An internal error (a bug in almost-raft): the call did nothing, or the node stopped.
   ALMOST_RAFT_PANIC = 16,
+  // A message was not signed under this node's keyring (unsigned, forged, tampered with,
+  // or signed with a key this node lacks); the node goes on.
+  ALMOST_RAFT_UNAUTHENTICATED = 17,
 } almost_raft_result;
 
 // A node's part in the election.
@@ -144,6 +147,8 @@ typedef struct almost_raft_status {
   // How long ago the leader was last heard from, in ms (0 on the leader itself); -1 when no
   // leader is known.
   int64_t since_leader_heard_ms;
+  // Messages refused because they were not signed under the node's keyring.
+  uint64_t unauthenticated;
 } almost_raft_status;
 
 #ifdef __cplusplus
@@ -210,6 +215,21 @@ enum almost_raft_result almost_raft_config_set_check_quorum(struct almost_raft_c
 enum almost_raft_result almost_raft_config_set_state_path(struct almost_raft_config *config,
                                                           const char *path,
                                                           size_t path_len);
+
+// Adds a key of the cluster's keyring (16 to 64 bytes; the first key added signs, every key
+// verifies): the node then sends only signed messages and refuses unsigned or forged ones
+// with ALMOST_RAFT_UNAUTHENTICATED (docs/wire.md, version 2). The key is copied. Keys are
+// checked when the node starts (ALMOST_RAFT_INVALID_CONFIG names `keys`).
+enum almost_raft_result almost_raft_config_add_key(struct almost_raft_config *config,
+                                                   const uint8_t *key,
+                                                   size_t key_len);
+
+// Reads the keyring from a key file when the node starts: hex keys, one per line, the first
+// signing; a file that every user may read is refused (ALMOST_RAFT_INVALID_CONFIG names
+// `key_file`). Use either this or almost_raft_config_add_key.
+enum almost_raft_result almost_raft_config_set_key_file(struct almost_raft_config *config,
+                                                        const char *path,
+                                                        size_t path_len);
 
 // Starts a node with `config` (which the caller keeps and may free at once). The node owns
 // `callbacks.userdata` from here on, even when this call fails: free_userdata is called

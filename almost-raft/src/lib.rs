@@ -22,11 +22,11 @@ pub mod embed;
 pub mod runtime;
 
 pub use almost_raft_core::{
-    Body, Config, ConfigError, DecodeError, EncodeError, Envelope, Error, ErrorKind, Event,
-    FileStorage, HardState, IdError, MAX_ID_LEN, MAX_TERM, MAX_TERM_JUMP, Machine, MemStorage,
-    NodeId, Ready, Role, Status, Storage, StorageError, decode, encode, validate_id,
+    AuthError, Body, Config, ConfigError, DecodeError, EncodeError, Envelope, Error, ErrorKind,
+    Event, FileStorage, HardState, IdError, Keyring, MAX_ID_LEN, MAX_TERM, MAX_TERM_JUMP, Machine,
+    MemStorage, NodeId, Ready, Role, Status, Storage, StorageError, decode, encode, validate_id,
 };
-pub use almost_raft_core::{codec, config, error, id, machine, message, storage};
+pub use almost_raft_core::{auth, codec, config, error, id, machine, message, storage};
 /// The 0.4 path of the election loop (now [`compat::election`]).
 pub use compat::election;
 pub use compat::{ClusterNode, Message, Node, NodeState};

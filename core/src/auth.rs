@@ -40,6 +40,8 @@ pub enum AuthError {
     KeyFileReadable { path: PathBuf, mode: u32 },
     #[error("the message is not signed, and this node requires signed messages")]
     Unsigned,
+    #[error("the message is signed, but this node has no keyring to check it")]
+    NoKeyring,
     #[error(
         "the message's tag matches no key of this node: forged, tampered with, or signed with a key this node does not have"
     )]

@@ -12,14 +12,22 @@
 //! ..      1+n   to: length n (1..=255), then n bytes of UTF-8
 //! ```
 //! Nothing may follow the last field. Decoding never panics; every defect is a [`DecodeError`].
+//!
+//! Version 2 is version 1 signed: the same fields with version byte 2, followed by a
+//! [`TAG_LEN`]-byte HMAC-SHA256 tag of every byte before it, under the cluster's
+//! [`Keyring`]. A node with a keyring speaks only version 2 ([`encode_signed`],
+//! [`decode_authenticated`]).
 
 use thiserror::Error;
 
+use crate::auth::{AuthError, Keyring, TAG_LEN};
 use crate::id::MAX_ID_LEN;
 use crate::message::{Body, Envelope, MAX_TERM};
 
-/// The version this build writes and reads.
+/// The version this build writes and reads without a keyring.
 pub const WIRE_VERSION: u8 = 1;
+/// The version of signed messages: version 1's fields, then a tag.
+pub const SIGNED_WIRE_VERSION: u8 = 2;
 /// No valid message is longer than this.
 pub const MAX_MESSAGE_LEN: usize = HEADER_LEN + 3 * (1 + MAX_ID_LEN);
 
@@ -49,6 +57,8 @@ pub enum DecodeError {
     TrailingBytes(usize),
     #[error("term {0} is above the largest valid term {MAX_TERM}")]
     TermTooLarge(u64),
+    #[error("{0}")]
+    Unauthenticated(#[from] AuthError),
 }
 
 /// Why a message cannot be encoded.
@@ -122,15 +132,56 @@ pub fn encode(msg: &Envelope) -> Result<Vec<u8>, EncodeError> {
     Ok(out)
 }
 
-/// Decodes one message, checking every field.
+/// Encodes and signs a message (version 2): what a node with a keyring sends.
+pub fn encode_signed(msg: &Envelope, keyring: &Keyring) -> Result<Vec<u8>, EncodeError> {
+    let mut out = encode(msg)?;
+    out[0] = SIGNED_WIRE_VERSION;
+    let tag = keyring.sign(&out);
+    out.extend_from_slice(&tag);
+    Ok(out)
+}
+
+/// Decodes what a node received: with a keyring, only a signed message (version 2) whose tag
+/// one of its keys verifies; without, only an unsigned one (version 1).
+pub fn decode_authenticated(
+    bytes: &[u8],
+    keyring: Option<&Keyring>,
+) -> Result<Envelope, DecodeError> {
+    match (bytes.first(), keyring) {
+        (Some(&SIGNED_WIRE_VERSION), Some(keyring)) => {
+            if bytes.len() > MAX_MESSAGE_LEN + TAG_LEN {
+                return Err(DecodeError::TooLong { len: bytes.len() });
+            }
+            let Some(signed_len) = bytes.len().checked_sub(TAG_LEN) else {
+                return Err(AuthError::BadTag.into());
+            };
+            let (signed, tag) = bytes.split_at(signed_len);
+            keyring.verify(signed, tag)?;
+            decode_fields(signed)
+        }
+        (Some(&SIGNED_WIRE_VERSION), None) => Err(AuthError::NoKeyring.into()),
+        (Some(&WIRE_VERSION), Some(_)) => Err(AuthError::Unsigned.into()),
+        _ => decode(bytes),
+    }
+}
+
+/// Decodes one unsigned message (version 1), checking every field.
 pub fn decode(bytes: &[u8]) -> Result<Envelope, DecodeError> {
+    if bytes.first() == Some(&SIGNED_WIRE_VERSION) {
+        return Err(DecodeError::UnsupportedVersion(SIGNED_WIRE_VERSION));
+    }
+    decode_fields(bytes)
+}
+
+/// The fields of version 1, after a version byte of 1 or (tag removed) 2.
+fn decode_fields(bytes: &[u8]) -> Result<Envelope, DecodeError> {
     if bytes.is_empty() {
         return Err(DecodeError::Empty);
     }
     if bytes.len() > MAX_MESSAGE_LEN {
         return Err(DecodeError::TooLong { len: bytes.len() });
     }
-    if bytes[0] != WIRE_VERSION {
+    if bytes[0] != WIRE_VERSION && bytes[0] != SIGNED_WIRE_VERSION {
         return Err(DecodeError::UnsupportedVersion(bytes[0]));
     }
     let mut reader = Reader { rest: &bytes[1..] };

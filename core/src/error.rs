@@ -3,6 +3,7 @@
 
 use thiserror::Error;
 
+use crate::auth::AuthError;
 use crate::codec::DecodeError;
 use crate::config::ConfigError;
 use crate::id::{IdError, NodeId};
@@ -16,7 +17,9 @@ pub enum Error {
     #[error("invalid node id: {0}")]
     InvalidId(#[from] IdError),
     #[error("malformed message: {0}")]
-    Decode(#[from] DecodeError),
+    Decode(DecodeError),
+    #[error("message refused: {0}")]
+    Unauthenticated(AuthError),
     #[error("{0}")]
     Storage(#[from] StorageError),
     #[error("the node was removed from its cluster and has stopped")]
@@ -52,6 +55,15 @@ fn describe_leader(leader: Option<&str>) -> String {
     }
 }
 
+impl From<DecodeError> for Error {
+    fn from(e: DecodeError) -> Self {
+        match e {
+            DecodeError::Unauthenticated(e) => Error::Unauthenticated(e),
+            other => Error::Decode(other),
+        }
+    }
+}
+
 /// The kind of an [`Error`], the same in every language: a C result code, a Python exception
 /// class, a Node.js `code`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -71,6 +83,8 @@ pub enum ErrorKind {
     Runtime,
     /// A bug in almost-raft (a panic inside it); the node stopped.
     Internal,
+    /// A message without a valid tag under the cluster's keyring (or a keyring problem).
+    Unauthenticated,
 }
 
 impl ErrorKind {
@@ -90,6 +104,7 @@ impl ErrorKind {
             ErrorKind::Closed => "CLOSED",
             ErrorKind::Runtime => "RUNTIME",
             ErrorKind::Internal => "INTERNAL",
+            ErrorKind::Unauthenticated => "UNAUTHENTICATED",
         }
     }
 }
@@ -110,6 +125,7 @@ impl Error {
             Error::NotLeader { .. } => ErrorKind::NotLeader,
             Error::NoPeers => ErrorKind::NoPeers,
             Error::Internal(_) => ErrorKind::Internal,
+            Error::Unauthenticated(_) => ErrorKind::Unauthenticated,
         }
     }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use almost_raft::{Config, Error, NodeBuilder, validate_id};
 
-use crate::args::{non_null_mut, str_arg};
+use crate::args::{bytes_arg, non_null_mut, str_arg};
 use crate::result::{Failure, almost_raft_result, guard};
 
 /// Everything needed to start a node. Create with almost_raft_config_new, free with
@@ -17,13 +17,20 @@ pub struct almost_raft_config {
     peers: Vec<String>,
     config: Config,
     state_path: Option<PathBuf>,
+    keys: Vec<Vec<u8>>,
+    key_file: Option<PathBuf>,
 }
 
 impl almost_raft_config {
     pub(crate) fn builder(&self) -> NodeBuilder {
         let builder = NodeBuilder::new(self.id.as_str())
             .peers(self.peers.iter().cloned())
-            .config(self.config.clone());
+            .config(self.config.clone())
+            .keys(&self.keys);
+        let builder = match &self.key_file {
+            Some(path) => builder.key_file(path),
+            None => builder,
+        };
         match &self.state_path {
             Some(path) => builder.state_path(path),
             None => builder,
@@ -54,6 +61,8 @@ pub extern "C" fn almost_raft_config_new(
             peers: Vec::new(),
             config: Config::default(),
             state_path: None,
+            keys: Vec::new(),
+            key_file: None,
         };
         *out = Box::into_raw(Box::new(config));
         Ok(())
@@ -201,6 +210,38 @@ pub extern "C" fn almost_raft_config_set_state_path(
     set(config, |c| {
         let path = str_arg(path, path_len, "state path")?;
         c.state_path = (!path.is_empty()).then(|| PathBuf::from(path));
+        Ok(())
+    })
+}
+
+/// Adds a key of the cluster's keyring (16 to 64 bytes; the first key added signs, every key
+/// verifies): the node then sends only signed messages and refuses unsigned or forged ones
+/// with ALMOST_RAFT_UNAUTHENTICATED (docs/wire.md, version 2). The key is copied. Keys are
+/// checked when the node starts (ALMOST_RAFT_INVALID_CONFIG names `keys`).
+#[unsafe(no_mangle)]
+pub extern "C" fn almost_raft_config_add_key(
+    config: *mut almost_raft_config,
+    key: *const u8,
+    key_len: usize,
+) -> almost_raft_result {
+    set(config, |c| {
+        c.keys.push(bytes_arg(key, key_len, "key")?.to_vec());
+        Ok(())
+    })
+}
+
+/// Reads the keyring from a key file when the node starts: hex keys, one per line, the first
+/// signing; a file that every user may read is refused (ALMOST_RAFT_INVALID_CONFIG names
+/// `key_file`). Use either this or almost_raft_config_add_key.
+#[unsafe(no_mangle)]
+pub extern "C" fn almost_raft_config_set_key_file(
+    config: *mut almost_raft_config,
+    path: *const c_char,
+    path_len: usize,
+) -> almost_raft_result {
+    set(config, |c| {
+        let path = str_arg(path, path_len, "key file")?;
+        c.key_file = (!path.is_empty()).then(|| PathBuf::from(path));
         Ok(())
     })
 }

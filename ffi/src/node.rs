@@ -215,6 +215,8 @@ pub struct almost_raft_status {
     /// How long ago the leader was last heard from, in ms (0 on the leader itself); -1 when no
     /// leader is known.
     pub since_leader_heard_ms: i64,
+    /// Messages refused because they were not signed under the node's keyring.
+    pub unauthenticated: u64,
 }
 
 /// `id` as a NUL-terminated C string in a fixed buffer (ids are at most MAX_ID_LEN bytes).
@@ -281,6 +283,7 @@ pub extern "C" fn almost_raft_node_status(
             since_leader_heard_ms: status
                 .since_leader_heard
                 .map_or(-1, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
+            unauthenticated: status.unauthenticated,
         };
         Ok(())
     })

@@ -44,6 +44,9 @@ pub enum almost_raft_result {
     ALMOST_RAFT_RUNTIME = 15,
     /// An internal error (a bug in almost-raft): the call did nothing, or the node stopped.
     ALMOST_RAFT_PANIC = 16,
+    /// A message was not signed under this node's keyring (unsigned, forged, tampered with,
+    /// or signed with a key this node lacks); the node goes on.
+    ALMOST_RAFT_UNAUTHENTICATED = 17,
 }
 
 use almost_raft_result::*;
@@ -79,6 +82,7 @@ pub(crate) fn code_of(e: &Error) -> almost_raft_result {
         ErrorKind::Closed => ALMOST_RAFT_CLOSED,
         ErrorKind::Runtime => ALMOST_RAFT_RUNTIME,
         ErrorKind::Internal => ALMOST_RAFT_PANIC,
+        ErrorKind::Unauthenticated => ALMOST_RAFT_UNAUTHENTICATED,
     }
 }
 
@@ -130,6 +134,7 @@ pub extern "C" fn almost_raft_result_str(code: almost_raft_result) -> *const c_c
         ALMOST_RAFT_BUFFER_TOO_SMALL => "buffer too small\0",
         ALMOST_RAFT_RUNTIME => "runtime error\0",
         ALMOST_RAFT_PANIC => "internal error\0",
+        ALMOST_RAFT_UNAUTHENTICATED => "message not authenticated\0",
     };
     text.as_ptr().cast()
 }

@@ -90,6 +90,8 @@ pub struct NodeStatus {
     pub waiting_for_nodes: u32,
     /// The node stopped (closed, or removed from its cluster).
     pub stopped: bool,
+    /// Messages refused because they were not signed under the node's keyring.
+    pub unauthenticated: f64,
 }
 
 /// A node taking part in leader election. It runs on a background thread from construction
@@ -351,6 +353,7 @@ impl Node {
             since_leader_heard_ms: s.since_leader_heard.map(|d| d.as_secs_f64() * 1000.0),
             waiting_for_nodes: s.waiting_for_nodes.min(u32::MAX as usize) as u32,
             stopped: s.stopped,
+            unauthenticated: s.unauthenticated as f64,
         })
     }
 

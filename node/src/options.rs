@@ -25,6 +25,8 @@ pub(crate) const OPTION_KEYS: &[&str] = &[
     "checkQuorum",
     "statePath",
     "cluster",
+    "keys",
+    "keyFile",
 ];
 
 /// Options of `new Node(options)`. Only `id` and `send` are required; the defaults are those
@@ -76,6 +78,14 @@ pub struct NodeOptions {
     /// Name shared by the nodes of one cluster; messages of other clusters are refused.
     /// Default "".
     pub cluster: Option<String>,
+    /// The cluster's keys (16 to 64 bytes each; the first signs, every one verifies): the node
+    /// then sends only signed messages, and `receive` refuses anything unsigned, forged or
+    /// tampered with (`ERR_UNAUTHENTICATED`, counted in `status().unauthenticated`).
+    #[napi(ts_type = "Array<Buffer | Uint8Array>")]
+    pub keys: Option<()>,
+    /// A key file instead of `keys`: hex keys, one per line, the first signing; refused when
+    /// every user may read it.
+    pub key_file: Option<String>,
 }
 
 /// Reads a property; `undefined` (absent) is `None`. `null` counts as absent where `nullable`.
@@ -146,6 +156,25 @@ pub(crate) fn peers_arg(env: sys::napi_env, v: Value) -> Result<Vec<String>> {
         peers.push(string_arg(env, item, &format!("options.peers[{i}]"))?);
     }
     Ok(peers)
+}
+
+fn keys_arg(env: sys::napi_env, v: Value) -> Result<Vec<Vec<u8>>> {
+    if !raw::is_array(env, v)? {
+        return Err(throw_type(env, "options.keys", "an array of Buffers", v));
+    }
+    let len = raw::array_len(env, v)?;
+    let mut keys = Vec::with_capacity(len as usize);
+    for i in 0..len {
+        let item = raw::element(env, v, i)?;
+        match raw::bytes(env, item)? {
+            Some(key) => keys.push(key.to_vec()),
+            None => {
+                let what = format!("options.keys[{i}]");
+                return Err(throw_type(env, &what, "a Buffer or Uint8Array", item));
+            }
+        }
+    }
+    Ok(keys)
 }
 
 pub(crate) struct Parsed {
@@ -234,6 +263,12 @@ pub(crate) fn parse_options(env: sys::napi_env, options: Value) -> Result<Parsed
             ));
         }
         builder = builder.state_path(path);
+    }
+    if let Some(v) = prop(env, options, "keys", false)? {
+        builder = builder.keys(keys_arg(env, v)?);
+    }
+    if let Some(v) = prop(env, options, "keyFile", false)? {
+        builder = builder.key_file(string_arg(env, v, "options.keyFile")?);
     }
     Ok(Parsed {
         builder,

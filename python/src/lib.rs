@@ -39,7 +39,7 @@ struct NativeNode {
 impl NativeNode {
     #[new]
     #[allow(clippy::too_many_arguments)]
-    #[pyo3(signature = (id, peers, election_timeout_ms, heartbeat_interval_ms, message_timeout_ms, min_nodes, max_nodes, pre_vote, check_quorum, state_path, cluster))]
+    #[pyo3(signature = (id, peers, election_timeout_ms, heartbeat_interval_ms, message_timeout_ms, min_nodes, max_nodes, pre_vote, check_quorum, state_path, cluster, keys, key_file))]
     fn new(
         py: Python<'_>,
         id: &str,
@@ -53,6 +53,8 @@ impl NativeNode {
         check_quorum: bool,
         state_path: Option<PathBuf>,
         cluster: &str,
+        keys: Vec<Vec<u8>>,
+        key_file: Option<PathBuf>,
     ) -> PyResult<Self> {
         let config = Config {
             cluster: cluster.to_owned(),
@@ -64,7 +66,10 @@ impl NativeNode {
             pre_vote,
             check_quorum,
         };
-        let mut builder = NodeBuilder::new(id).peers(peers).config(config);
+        let mut builder = NodeBuilder::new(id).peers(peers).config(config).keys(keys);
+        if let Some(path) = key_file {
+            builder = builder.key_file(path);
+        }
         if let Some(path) = state_path {
             builder = builder.state_path(path);
         }
@@ -96,7 +101,7 @@ impl NativeNode {
     }
 
     /// (role, term, leader, peers, voted_for, waiting_for_nodes, stopped, id,
-    /// since_leader_heard_ms)
+    /// since_leader_heard_ms, unauthenticated)
     #[allow(clippy::type_complexity)]
     fn status(
         &self,
@@ -111,6 +116,7 @@ impl NativeNode {
         bool,
         String,
         Option<f64>,
+        u64,
     )> {
         let s = self.node.status().map_err(|e| raise(py, e))?;
         Ok((
@@ -123,6 +129,7 @@ impl NativeNode {
             s.stopped,
             s.id,
             s.since_leader_heard.map(|d| d.as_secs_f64() * 1000.0),
+            s.unauthenticated,
         ))
     }
 

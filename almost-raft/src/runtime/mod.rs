@@ -35,7 +35,8 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
-use crate::config::Config;
+use crate::auth::Keyring;
+use crate::config::{Config, ConfigError};
 use crate::error::Error;
 use crate::id::NodeId;
 use crate::machine::{Machine, Role, Status};
@@ -56,6 +57,9 @@ pub struct NodeBuilder {
     config: Config,
     storage: Option<Box<dyn Storage>>,
     seed: Option<u64>,
+    keyring: Option<Keyring>,
+    keys: Vec<Vec<u8>>,
+    key_file: Option<PathBuf>,
 }
 
 impl NodeBuilder {
@@ -67,6 +71,9 @@ impl NodeBuilder {
             config: Config::default(),
             storage: None,
             seed: None,
+            keyring: None,
+            keys: Vec::new(),
+            key_file: None,
         }
     }
 
@@ -132,6 +139,56 @@ impl NodeBuilder {
         self
     }
 
+    /// Authenticates every message with the cluster's keys (docs/wire.md, version 2): the node
+    /// then sends only signed messages and refuses the rest with
+    /// [`Error::Unauthenticated`], counted in [`Status::unauthenticated`]. Every node of the
+    /// cluster needs a keyring that shares a key with the others' signing keys.
+    pub fn keyring(mut self, keyring: Keyring) -> Self {
+        self.keyring = Some(keyring);
+        self
+    }
+
+    /// The cluster's keys, as bytes (16 to 64 each; the first signs): the same as
+    /// [`NodeBuilder::keyring`], checked when the node starts (`Error::Config` names `keys`).
+    pub fn keys<K: AsRef<[u8]>>(mut self, keys: impl IntoIterator<Item = K>) -> Self {
+        self.keys = keys.into_iter().map(|k| k.as_ref().to_vec()).collect();
+        self
+    }
+
+    /// The cluster's keys, from a key file ([`Keyring::from_file`]: hex, one per line, not
+    /// readable by every user), read when the node starts (`Error::Config` names `key_file`).
+    pub fn key_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.key_file = Some(path.into());
+        self
+    }
+
+    /// The keyring from `keyring`, `keys` or `key_file` (at most one of them).
+    fn resolve_keyring(&mut self) -> Result<Option<Keyring>, Error> {
+        let invalid = |field, reason: String| Error::Config(ConfigError { field, reason });
+        let given = [
+            self.keyring.is_some(),
+            !self.keys.is_empty(),
+            self.key_file.is_some(),
+        ];
+        if given.iter().filter(|g| **g).count() > 1 {
+            return Err(invalid(
+                "keys",
+                "give keys, a key file or a keyring, not several".into(),
+            ));
+        }
+        if !self.keys.is_empty() {
+            return Keyring::new(&self.keys)
+                .map(Some)
+                .map_err(|e| invalid("keys", e.to_string()));
+        }
+        if let Some(path) = &self.key_file {
+            return Keyring::from_file(path)
+                .map(Some)
+                .map_err(|e| invalid("key_file", e.to_string()));
+        }
+        Ok(self.keyring.take())
+    }
+
     /// Fixes the seed of the node's randomized timeouts (tests); normally drawn at random.
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = Some(seed);
@@ -154,8 +211,14 @@ impl NodeBuilder {
         let shared = self.prepare()?;
         let (stop, stopped) = oneshot::channel();
         let span = tracing::info_span!("almost_raft", node = %shared.machine().id());
-        let task = runtime
-            .spawn(run_node(shared.clone(), BytesOutbox(transport), stopped).instrument(span));
+        let task = runtime.spawn(
+            run_node(
+                shared.clone(),
+                BytesOutbox(transport, shared.keyring.clone()),
+                stopped,
+            )
+            .instrument(span),
+        );
         Ok(NodeHandle {
             shared,
             stop: Some(stop),
@@ -165,8 +228,9 @@ impl NodeBuilder {
 
     /// Validates everything and loads the saved state (taking the state file's lock): the
     /// machine, ready to be driven.
-    pub(crate) fn prepare(self) -> Result<Arc<Shared>, Error> {
+    pub(crate) fn prepare(mut self) -> Result<Arc<Shared>, Error> {
         self.config.validate()?;
+        let keyring = self.resolve_keyring()?;
         let voters = self
             .peers
             .iter()
@@ -189,7 +253,7 @@ impl NodeBuilder {
         for peer in &self.peers {
             machine.add_peer(Duration::ZERO, peer)?;
         }
-        Ok(Arc::new(Shared::new(machine, origin, storage)))
+        Ok(Arc::new(Shared::new(machine, origin, storage, keyring)))
     }
 }
 

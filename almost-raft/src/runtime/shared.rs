@@ -1,6 +1,6 @@
 //! What a node's handle, its driver task and its subscribers share.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -9,6 +9,7 @@ use tokio::time::Instant;
 
 use super::changes::{ChangeReceiver, ChangeSender, change_channel};
 use super::slot::StorageSlot;
+use crate::auth::Keyring;
 use crate::error::Error;
 use crate::id::NodeId;
 use crate::machine::{Event, Machine, Role, Status};
@@ -40,6 +41,10 @@ pub(crate) struct Shared {
     published: Mutex<Published>,
     closed: AtomicBool,
     pub(crate) storage: StorageSlot,
+    /// The cluster's keys: with them, only signed messages go in and out.
+    pub(crate) keyring: Option<Keyring>,
+    /// Messages refused for want of a valid tag.
+    unauthenticated: AtomicU64,
 }
 
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -50,7 +55,12 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Shared {
-    pub(crate) fn new(machine: Machine, origin: Instant, storage: Box<dyn Storage>) -> Self {
+    pub(crate) fn new(
+        machine: Machine,
+        origin: Instant,
+        storage: Box<dyn Storage>,
+        keyring: Option<Keyring>,
+    ) -> Self {
         let published = Published {
             role: machine.role(),
             leader: LeaderChange {
@@ -68,6 +78,8 @@ impl Shared {
             published: Mutex::new(published),
             closed: AtomicBool::new(false),
             storage: StorageSlot::new(storage),
+            keyring,
+            unauthenticated: AtomicU64::new(0),
         }
     }
 
@@ -105,7 +117,11 @@ impl Shared {
     }
 
     pub(crate) fn receive(&self, bytes: &[u8]) -> Result<(), Error> {
-        let msg = super::wire::decode_received(bytes)?;
+        let msg = super::wire::decode_received(bytes, self.keyring.as_ref()).inspect_err(|e| {
+            if matches!(e, Error::Unauthenticated(_)) {
+                self.unauthenticated.fetch_add(1, Ordering::Relaxed);
+            }
+        })?;
         self.with_machine(|m, now| m.step(now, msg))
     }
 
@@ -118,6 +134,7 @@ impl Shared {
         status.leader = published.leader.leader.clone();
         status.voted_for = published.voted_for.clone();
         status.stopped |= self.is_closed();
+        status.unauthenticated = self.unauthenticated.load(Ordering::Relaxed);
         status
     }
 

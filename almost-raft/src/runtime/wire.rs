@@ -5,7 +5,8 @@
 use std::future::Future;
 use std::io;
 
-use crate::codec::{decode, encode};
+use crate::auth::Keyring;
+use crate::codec::{decode_authenticated, encode, encode_signed};
 use crate::error::Error;
 use crate::message::Envelope;
 
@@ -28,11 +29,16 @@ impl<F: Fn(&str, Vec<u8>) + Send + Sync + 'static> Transport for F {
     }
 }
 
-pub(crate) struct BytesOutbox<T>(pub(crate) T);
+/// Encodes (and with a keyring, signs) each message for the application's transport.
+pub(crate) struct BytesOutbox<T>(pub(crate) T, pub(crate) Option<Keyring>);
 
 impl<T: Transport> Outbox for BytesOutbox<T> {
     async fn send(&self, msg: Envelope) {
-        match encode(&msg) {
+        let encoded = match &self.1 {
+            Some(keyring) => encode_signed(&msg, keyring),
+            None => encode(&msg),
+        };
+        match encoded {
             Ok(bytes) => {
                 if let Err(e) = self.0.send(&msg.to, bytes).await {
                     tracing::debug!(to = %msg.to, error = %e, "send failed");
@@ -43,8 +49,8 @@ impl<T: Transport> Outbox for BytesOutbox<T> {
     }
 }
 
-/// Decodes what the application received; a malformed message is refused here, before it
-/// reaches the machine.
-pub(crate) fn decode_received(bytes: &[u8]) -> Result<Envelope, Error> {
-    Ok(decode(bytes)?)
+/// Decodes what the application received: a malformed message, or one without a valid tag
+/// under the keyring, is refused here, before it reaches the machine.
+pub(crate) fn decode_received(bytes: &[u8], keyring: Option<&Keyring>) -> Result<Envelope, Error> {
+    Ok(decode_authenticated(bytes, keyring)?)
 }

@@ -108,6 +108,9 @@ pub struct Status {
     /// How many more nodes must be known before this node may campaign (`min_nodes`).
     pub waiting_for_nodes: usize,
     pub stopped: bool,
+    /// Messages refused because they were not signed under the node's keyring (counted by
+    /// the driver that decodes them; always 0 from a bare machine).
+    pub unauthenticated: u64,
 }
 
 /// What a node knows of one peer. Check-quorum and handover ask different questions, so they
@@ -256,6 +259,7 @@ impl Machine {
             since_leader_heard,
             waiting_for_nodes: self.config.min_nodes.saturating_sub(self.voter_count()),
             stopped: self.stopped,
+            unauthenticated: 0,
         }
     }
 

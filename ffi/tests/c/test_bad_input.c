@@ -130,7 +130,30 @@ int main(void) {
         remove(path);
         CHECK_OK(almost_raft_config_set_state_path(config, "", 0));
     }
+    /* a key of the wrong length fails at start, naming the option */
+    CHECK_OK(almost_raft_config_add_key(config, (const uint8_t *)"short", 5));
+    CHECK_CODE(almost_raft_node_new(config, callbacks(), &node), ALMOST_RAFT_INVALID_CONFIG);
+    CHECK(last_error_contains("keys") && last_error_contains("5 bytes"));
+    CHECK_CODE(almost_raft_config_add_key(config, NULL, 16), ALMOST_RAFT_NULL_POINTER);
     almost_raft_config_free(config);
+
+    /* a node with a keyring refuses an unsigned message, and counts it */
+    {
+        const char *key = "almost-raft test key, not secret";
+        CHECK_OK(almost_raft_config_new("node-1", 6, &config));
+        CHECK_OK(almost_raft_config_add_peer(config, "peer", 4));
+        CHECK_OK(almost_raft_config_add_key(config, (const uint8_t *)key, strlen(key)));
+        CHECK_OK(almost_raft_node_new(config, callbacks(), &node));
+        almost_raft_config_free(config);
+        n = heartbeat(msg, "", "peer", "node-1");
+        CHECK_CODE(almost_raft_node_receive(node, msg, n), ALMOST_RAFT_UNAUTHENTICATED);
+        CHECK(last_error_contains("not signed"));
+        CHECK_OK(almost_raft_node_status(node, &status, NULL, 0));
+        CHECK(status.unauthenticated == 1);
+        CHECK(strcmp(almost_raft_result_str(ALMOST_RAFT_UNAUTHENTICATED), "message not authenticated") == 0);
+        CHECK_OK(almost_raft_node_close(node));
+        almost_raft_node_free(node);
+    }
 
     /* a running node refuses bad input and goes on */
     node = start("node-1", 3, 3);

@@ -16,6 +16,7 @@ from ._errors import (
     NotLeaderError,
     PeerError,
     StorageError,
+    UnauthenticatedError,
 )
 from ._native import __version__
 from ._node import LeaderCallback, Node, SendCallback
@@ -37,6 +38,7 @@ __all__ = [
     "SendCallback",
     "Status",
     "StorageError",
+    "UnauthenticatedError",
     "__version__",
 ]
 

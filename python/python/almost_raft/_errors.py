@@ -42,6 +42,11 @@ class ClosedError(Error):
     """The node was closed, or stopped (removed from its cluster, or failed to save)."""
 
 
+class UnauthenticatedError(MessageError):
+    """Received bytes were refused because they are not signed under this node's keyring
+    (unsigned, forged, tampered with, or signed with a key this node lacks)."""
+
+
 class InternalError(Error):
     """A bug in almost-raft (a panic inside it): the node stopped."""
 
@@ -59,6 +64,7 @@ _BY_KIND: dict[str, type[Error]] = {
     "STORAGE": StorageError,
     "CLOSED": ClosedError,
     "INTERNAL": InternalError,
+    "UNAUTHENTICATED": UnauthenticatedError,
 }
 
 

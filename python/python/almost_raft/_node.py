@@ -61,6 +61,11 @@ class Node:
     both callbacks run on that loop instead (scheduled with ``call_soon_threadsafe``), so
     they may use asyncio directly.
 
+    ``keys`` (bytes, 16 to 64 each; the first signs, every one verifies) or ``key_file`` (hex
+    keys, one per line, not readable by every user) give the cluster a keyring: the node then
+    sends only signed messages and :meth:`receive` refuses anything unsigned, forged or
+    tampered with (:class:`UnauthenticatedError`, counted in ``status().unauthenticated``).
+
     The defaults are those of every almost-raft binding: election timeout 1000 ms (drawn
     from [T, 2T)), heartbeat 100 ms, message timeout 100 ms, ``min_nodes`` 3 (counting this
     node), no ``max_nodes``, pre-vote and check-quorum on, no state file (the term and vote
@@ -88,6 +93,8 @@ class Node:
         state_path: Union[str, "os.PathLike[str]", None] = None,
         cluster: str = "",
         loop: Optional[asyncio.AbstractEventLoop] = None,
+        keys: Iterable[Union[bytes, bytearray]] = (),
+        key_file: Union[str, "os.PathLike[str]", None] = None,
     ) -> None:
         _check_type("id", id, str)
         if not callable(send):
@@ -112,6 +119,14 @@ class Node:
         _check_type("pre_vote", pre_vote, bool)
         _check_type("check_quorum", check_quorum, bool)
         _check_type("cluster", cluster, str)
+        if isinstance(keys, (str, bytes, bytearray)):
+            raise TypeError("keys must be an iterable of bytes (one per key), not a single value")
+        key_list = [bytes(k) if isinstance(k, (bytes, bytearray)) else k for k in keys]
+        for key in key_list:
+            _check_type("each key", key, bytes)
+        key_path = None if key_file is None else os.fspath(key_file)
+        if key_path is not None:
+            _check_type("key_file", key_path, str)
         if loop is not None and not isinstance(loop, asyncio.AbstractEventLoop):
             raise TypeError(f"loop must be an asyncio event loop, not {type(loop).__name__}")
         path = None if state_path is None else os.fspath(state_path)
@@ -129,7 +144,8 @@ class Node:
         self._failure: Optional[Error] = None
         self._closed = False
         self._native = _native.NativeNode(
-            id, peer_list, timeouts[0], timeouts[1], timeouts[2], min_count, max_count, pre_vote, check_quorum, path, cluster
+            id, peer_list, timeouts[0], timeouts[1], timeouts[2], min_count, max_count, pre_vote, check_quorum, path, cluster,
+            key_list, key_path,
         )
         self._thread = threading.Thread(target=self._run_callbacks, name=f"almost-raft-{id}", daemon=True)
         self._thread.start()
@@ -171,8 +187,8 @@ class Node:
         return self._native.transfer_leadership(to)
 
     def status(self) -> Status:
-        role, term, leader, peers, voted_for, waiting, stopped, id, since_ms = self._native.status()
-        return Status(Role(role), term, leader, tuple(peers), voted_for, waiting, stopped, id, since_ms)
+        role, term, leader, peers, voted_for, waiting, stopped, id, since_ms, refused = self._native.status()
+        return Status(Role(role), term, leader, tuple(peers), voted_for, waiting, stopped, id, since_ms, refused)
 
     @property
     def is_leader(self) -> bool:

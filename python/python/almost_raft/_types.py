@@ -43,3 +43,5 @@ class Status:
     since_leader_heard_ms: Optional[float]
     """How long ago the leader was last heard from, in ms (0 on the leader itself); ``None``
     when no leader is known."""
+    unauthenticated: int
+    """Messages refused because they were not signed under the node's keyring."""
