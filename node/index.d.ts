@@ -160,6 +160,17 @@ export interface NodeOptions {
    * Default "".
    */
   cluster?: string
+  /**
+   * The cluster's keys (16 to 64 bytes each; the first signs, every one verifies): the node
+   * then sends only signed messages, and `receive` refuses anything unsigned, forged or
+   * tampered with (`ERR_UNAUTHENTICATED`, counted in `status().unauthenticated`).
+   */
+  keys?: Array<Buffer | Uint8Array>
+  /**
+   * A key file instead of `keys`: hex keys, one per line, the first signing; refused when
+   * every user may read it.
+   */
+  keyFile?: string
 }
 
 /**
@@ -183,4 +194,6 @@ export interface Status {
   waitingForNodes: number
   /** The node stopped (closed, or removed from its cluster). */
   stopped: boolean
+  /** Messages refused because they were not signed under the node's keyring. */
+  unauthenticated: number
 }

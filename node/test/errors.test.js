@@ -5,7 +5,7 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { FAST, waitFor, Node } = require('./helpers');
+const { FAST, waitFor, Node, cluster, agreedLeader, closeAll } = require('./helpers');
 const almostRaft = require('..');
 
 const send = () => {};
@@ -221,4 +221,27 @@ test('removing its own id stops a node: ERR_CLOSED, status().stopped, close() st
   assert.throws(() => node.receive(hex('pre-vote')), failure('ERR_CLOSED'));
   await node.close();
   assert.throws(() => node.status(), failure('ERR_CLOSED'));
+});
+
+test('with keys, nodes sign everything and refuse unsigned messages with ERR_UNAUTHENTICATED', async () => {
+  const key = Buffer.from('almost-raft test key, not secret');
+  const net = cluster(['a', 'b', 'c'], () => ({ keys: [key] }));
+  try {
+    const { leader, term } = await agreedLeader(net.nodes.values());
+    const follower = [...net.nodes.values()].find((n) => n.id !== leader);
+    const unsigned = Buffer.concat([Buffer.from([1, 5, 0]), Buffer.alloc(8), Buffer.from([0, 1, 0x62, 1]), Buffer.from(follower.id)]);
+    unsigned.writeBigUInt64BE(BigInt(term + 5), 3);
+    unsigned[13] = leader.charCodeAt(0);
+    assert.throws(() => follower.receive(unsigned), { code: 'ERR_UNAUTHENTICATED', message: /not signed/ });
+    assert.equal(follower.status().unauthenticated, 1);
+    assert.equal((await agreedLeader(net.nodes.values())).term, term);
+  } finally {
+    await closeAll(net);
+  }
+});
+
+test('bad keys throw ERR_INVALID_CONFIG or a TypeError naming the option', () => {
+  assert.throws(() => new Node({ ...base, keys: [Buffer.from('short')] }), failure('ERR_INVALID_CONFIG', /keys: key 0 is 5 bytes/));
+  assert.throws(() => new Node({ ...base, keys: ['a string'] }), { name: 'TypeError', message: /options\.keys\[0\]/ });
+  assert.throws(() => new Node({ ...base, keyFile: '/nonexistent/key' }), failure('ERR_INVALID_CONFIG', /keyFile: .*nonexistent/));
 });

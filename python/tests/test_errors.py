@@ -11,6 +11,8 @@ import pytest
 import almost_raft
 from almost_raft import Node
 
+from .conftest import Cluster
+
 VECTORS = pathlib.Path(__file__).resolve().parents[2] / "docs" / "wire-vectors.json"
 
 
@@ -109,3 +111,36 @@ def test_every_error_is_an_almost_raft_error() -> None:
         almost_raft.ClosedError,
     ):
         assert issubclass(cls, almost_raft.Error)
+
+
+KEY = b"almost-raft test key, not secret"
+
+
+def test_a_keyed_cluster_elects_and_refuses_unsigned_messages() -> None:
+    """With `keys`, nodes sign everything; an unsigned (or forged) message raises
+    UnauthenticatedError, is counted, and the node goes on."""
+    c = Cluster(3, keys=[KEY])
+    try:
+        agreed = c.agreed()
+        follower = next(n for id, n in c.nodes.items() if id != agreed.leader)
+        with pytest.raises(almost_raft.UnauthenticatedError, match="not signed") as raised:
+            follower.receive(bytes([1, 5, 0]) + (agreed.term + 5).to_bytes(8, "big") + b"\x00\x02p1\x02p2")
+        assert raised.value.kind == "UNAUTHENTICATED" and isinstance(raised.value, almost_raft.MessageError)
+        assert follower.status().unauthenticated == 1
+        assert c.agreed() == agreed
+    finally:
+        c.close()
+
+
+def test_bad_keys_raise_config_error_naming_the_option(tmp_path: pathlib.Path) -> None:
+    with pytest.raises(almost_raft.ConfigError, match="keys: key 0 is 5 bytes"):
+        Node("a", lambda to, data: None, keys=[b"short"])
+    with pytest.raises(TypeError, match="keys must be an iterable of bytes"):
+        Node("a", lambda to, data: None, keys=KEY)  # type: ignore[arg-type]
+    readable = tmp_path / "key"
+    readable.write_text(KEY.hex() + "\n")
+    readable.chmod(0o644)
+    with pytest.raises(almost_raft.ConfigError, match="key_file: .*every user.*chmod 600"):
+        Node("a", lambda to, data: None, key_file=readable)
+    readable.chmod(0o600)
+    Node("a", lambda to, data: None, key_file=readable).close()
