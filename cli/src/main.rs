@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! almost-raft-node --id a --listen 127.0.0.1:7001 --peer b@127.0.0.1:7002 --peer c@127.0.0.1:7003
-//!                  [--state-dir DIR] [--election-timeout-ms 150] [--heartbeat-ms 50] [--cluster NAME]
+//!                  [--state-dir DIR] [--key-file FILE] [--election-timeout-ms 150]
+//!                  [--heartbeat-ms 50] [--cluster NAME]
 //! ```
 //! Prints one JSON line per leadership change: `{"ts_ms":…,"node":"a","term":3,"leader":"b"}`
 //! (`"leader":null` when none is known). SIGTERM or SIGINT (Ctrl-C) stops it gracefully: a
@@ -10,6 +11,8 @@
 //! prints `{"ts_ms":…,"node":"a","term":3,"leader":"a","event":"handover","to":"b"}`, and
 //! keeps running until it hears the new leader (at most two election timeouts; a second
 //! signal stops it at once). With `--state-dir`, the term and vote survive restarts (`DIR/<id>.state`).
+//! With `--key-file` (hex keys, one per line, the first signing; not readable by every user),
+//! every message is signed and unsigned or forged datagrams are refused (docs/wire.md).
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
@@ -29,11 +32,13 @@ struct Args {
     listen: SocketAddr,
     peers: BTreeMap<String, SocketAddr>,
     state_dir: Option<PathBuf>,
+    key_file: Option<PathBuf>,
     config: Config,
 }
 
 fn parse() -> Result<Args, String> {
     let (mut id, mut listen, mut peers, mut state_dir) = (None, None, BTreeMap::new(), None);
+    let mut key_file = None;
     let mut config = Config::fast_lan();
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -63,6 +68,7 @@ fn parse() -> Result<Args, String> {
                 );
             }
             "--state-dir" => state_dir = Some(PathBuf::from(value()?)),
+            "--key-file" => key_file = Some(PathBuf::from(value()?)),
             "--election-timeout-ms" => config.election_timeout = ms(value()?)?,
             "--heartbeat-ms" => config.heartbeat_interval = ms(value()?)?,
             "--cluster" => config.cluster = value()?,
@@ -77,6 +83,7 @@ fn parse() -> Result<Args, String> {
         listen,
         peers,
         state_dir,
+        key_file,
         config,
     })
 }
@@ -162,7 +169,7 @@ async fn main() -> ExitCode {
         Ok(args) => args,
         Err(e) => {
             eprintln!(
-                "almost-raft-node: {e}\nusage: almost-raft-node --id ID --listen HOST:PORT --peer ID@HOST:PORT... [--state-dir DIR] [--election-timeout-ms MS] [--heartbeat-ms MS] [--cluster NAME]"
+                "almost-raft-node: {e}\nusage: almost-raft-node --id ID --listen HOST:PORT --peer ID@HOST:PORT... [--state-dir DIR] [--key-file FILE] [--election-timeout-ms MS] [--heartbeat-ms MS] [--cluster NAME]"
             );
             return ExitCode::from(2);
         }
@@ -190,6 +197,9 @@ async fn main() -> ExitCode {
         .config(args.config);
     if let Some(dir) = &args.state_dir {
         builder = builder.state_path(dir.join(format!("{}.state", args.id)));
+    }
+    if let Some(path) = &args.key_file {
+        builder = builder.key_file(path);
     }
     let node = match builder.start(Udp {
         socket: socket.clone(),

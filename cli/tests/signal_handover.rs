@@ -1,7 +1,8 @@
 //! Three `almost-raft-node` processes on 127.0.0.1: SIGTERM (or SIGINT) to the leader's process
 //! makes it hand over. The stopping leader prints its handover line, hears the new leader, and
 //! exits cleanly; the two others agree on the leader it named, in the very next term. Every
-//! wait reads the processes' stdout; the guard only bounds a hang.
+//! wait reads the processes' stdout; the guard only bounds a hang. The same holds for a
+//! cluster whose messages are signed (`--key-file`); a key file every user may read is refused.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -30,7 +31,7 @@ struct Cluster {
 }
 
 impl Cluster {
-    fn start(name: &'static str) -> Cluster {
+    fn start(name: &'static str, key_file: Option<&std::path::Path>) -> Cluster {
         // Free ports: bind to port 0, note the port, release it for the node.
         let ports: Vec<u16> = (0..NODES)
             .map(|_| UdpSocket::bind("127.0.0.1:0").unwrap())
@@ -51,6 +52,9 @@ impl Cluster {
             ])
             // A long timeout: no election on a busy machine but the handover's.
             .args(["--election-timeout-ms", "1000", "--heartbeat-ms", "100"]);
+            if let Some(path) = key_file {
+                cmd.arg("--key-file").arg(path);
+            }
             for j in (0..NODES).filter(|&j| j != i) {
                 cmd.args(["--peer", &format!("{}@127.0.0.1:{}", ids[j], ports[j])]);
             }
@@ -117,7 +121,11 @@ impl Drop for Cluster {
 }
 
 fn leader_hands_over_on(signal: libc::c_int, name: &'static str) {
-    let mut c = Cluster::start(name);
+    leader_hands_over(signal, name, None);
+}
+
+fn leader_hands_over(signal: libc::c_int, name: &'static str, key_file: Option<&std::path::Path>) {
+    let mut c = Cluster::start(name, key_file);
     let all: Vec<usize> = (0..NODES).collect();
     let (term, leader) = loop {
         if let Some(agreed) = c.agreed(&all) {
@@ -189,4 +197,49 @@ fn sigterm_to_the_leader_hands_over() {
 #[test]
 fn sigint_to_the_leader_hands_over() {
     leader_hands_over_on(libc::SIGINT, "SIGINT");
+}
+
+/// A private key file in a fresh directory; `mode` sets its permissions.
+fn key_file(mode: u32) -> (tempfile::TempDir, std::path::PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("key");
+    // The documented test key of docs/wire.md, in hex.
+    std::fs::write(
+        &path,
+        "616c6d6f73742d72616674207465737420 6b65792c206e6f7420736563726574\n".replace(' ', ""),
+    )
+    .unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+    (dir, path)
+}
+
+#[test]
+fn a_signed_cluster_elects_and_hands_over_on_sigterm() {
+    let (_dir, path) = key_file(0o600);
+    leader_hands_over(libc::SIGTERM, "SIGTERM (signed)", Some(&path));
+}
+
+#[test]
+fn a_key_file_every_user_may_read_is_refused_at_start() {
+    let (_dir, path) = key_file(0o644);
+    let out = Command::new(env!("CARGO_BIN_EXE_almost-raft-node"))
+        .args([
+            "--id",
+            "a",
+            "--listen",
+            "127.0.0.1:0",
+            "--peer",
+            "b@127.0.0.1:9",
+        ])
+        .arg("--key-file")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("key_file") && err.contains("chmod 600"),
+        "{err}"
+    );
 }
