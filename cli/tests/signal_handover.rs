@@ -207,7 +207,7 @@ fn key_file(mode: u32) -> (tempfile::TempDir, std::path::PathBuf) {
     // The documented test key of docs/wire.md, in hex.
     std::fs::write(
         &path,
-        "616c6d6f73742d72616674207465737420 6b65792c206e6f7420736563726574\n".replace(' ', ""),
+        "616c6d6f73742d726166742074657374206b65792c206e6f7420736563726574\n",
     )
     .unwrap();
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
