@@ -1,8 +1,10 @@
-//! Criterion benchmarks of the machine alone: a heartbeat, a vote request, a timeout.
+//! Criterion benchmarks of the machine alone (a heartbeat, a vote request, a timeout) and of
+//! authenticating one message (sign, verify, under a keyring of one and of three keys).
 
 use std::time::Duration;
 
-use almost_raft_core::{Body, Config, Envelope, HardState, Machine};
+use almost_raft_core::codec::{decode_authenticated, encode_signed};
+use almost_raft_core::{Body, Config, Envelope, HardState, Keyring, Machine};
 use criterion::{Criterion, criterion_group, criterion_main};
 
 fn follower() -> Machine {
@@ -74,5 +76,22 @@ fn bench(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, bench);
+fn auth(c: &mut Criterion) {
+    let heartbeat = msg(7, Body::Heartbeat);
+    let one = Keyring::new([[1u8; 32]]).unwrap();
+    // Mid-rotation, the worst case: the signing key is the last one tried.
+    let three = Keyring::new([[2u8; 32], [3u8; 32], [1u8; 32]]).unwrap();
+    let signed = encode_signed(&heartbeat, &one).unwrap();
+    c.bench_function("sign_heartbeat", |b| {
+        b.iter(|| encode_signed(&heartbeat, &one).unwrap())
+    });
+    c.bench_function("verify_heartbeat_1_key", |b| {
+        b.iter(|| decode_authenticated(&signed, Some(&one)).unwrap())
+    });
+    c.bench_function("verify_heartbeat_3_keys_last", |b| {
+        b.iter(|| decode_authenticated(&signed, Some(&three)).unwrap())
+    });
+}
+
+criterion_group!(benches, bench, auth);
 criterion_main!(benches);
