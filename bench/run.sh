@@ -6,12 +6,12 @@ cd "$(dirname "$0")"
 cargo build -q --release
 ./target/release/almost-raft-bench
 # 7. Machine cost: criterion (wall time) and callgrind (instructions, repeatable).
-(cd .. && cargo bench -q -p almost-raft --bench machine -- --noplot 2>/dev/null | grep -E "^[a-z_ ]+time:|time:" || true) > /tmp/almost-raft-criterion.txt
+(cd .. && cargo bench -q -p almost-raft-core --bench machine -- --noplot 2>/dev/null | grep -E "^[a-z_ ]+time:|time:" || true) > /tmp/almost-raft-criterion.txt
 {
   echo
   echo "## 7. Machine cost"
   echo
-  echo "criterion (\`cargo bench -p almost-raft --bench machine\`):"
+  echo "criterion (\`cargo bench -p almost-raft-core --bench machine\`):"
   echo
   echo '```'
   cat /tmp/almost-raft-criterion.txt
