@@ -17,7 +17,7 @@ cargo build -q --release
   cat /tmp/almost-raft-criterion.txt
   echo '```'
   echo
-  (cd .. && cargo build -q --release -p almost-raft --example machine_ops)
+  (cd .. && cargo build -q --release -p almost-raft-core --example machine_ops)
   command -v valgrind >/dev/null || apt-get install -y -qq valgrind >/dev/null
   echo "callgrind, instructions per operation (\`valgrind --tool=callgrind\`, 100,000 operations minus an empty run):"
   echo
