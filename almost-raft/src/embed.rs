@@ -215,7 +215,7 @@ impl EmbeddedNode {
         let span = tracing::info_span!("almost_raft", node = %shared.machine().id());
         let driver = run_node(
             shared.clone(),
-            BytesOutbox(DispatchTransport(dispatch.clone()), shared.keyring.clone()),
+            BytesOutbox(DispatchTransport(dispatch.clone()), shared.signer.clone()),
             stopped,
         );
         {

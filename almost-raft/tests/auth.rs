@@ -54,7 +54,8 @@ async fn unsigned_forged_and_tampered_messages_are_refused_and_counted() {
     };
     let unsigned = encode(&forged).unwrap();
     let other_key =
-        almost_raft::codec::encode_signed(&forged, &Keyring::new([OTHER]).unwrap()).unwrap();
+        almost_raft::codec::encode_signed(&forged, u64::MAX, &Keyring::new([OTHER]).unwrap())
+            .unwrap();
     let mut tampered = net.sent.lock().unwrap().last().unwrap().1.clone();
     tampered[5] ^= 1; // a bit of the term
     let refusals = [
@@ -72,6 +73,54 @@ async fn unsigned_forged_and_tampered_messages_are_refused_and_counted() {
     // Nothing moved: same leader, same term, and the cluster goes on.
     assert_eq!(net.agreed_leader(&all).await, leader);
     assert_eq!(node.status().term, leader.term);
+}
+
+/// A dead leader stays dead: its captured heartbeats, replayed to the followers again and
+/// again after it died, are refused as replays and reset no timer, so the followers elect.
+#[tokio::test(start_paused = true)]
+async fn replayed_heartbeats_of_a_dead_leader_do_not_keep_it_alive() {
+    let (net, all) = keyed_cluster(&[KEY, KEY, KEY]);
+    let old = net.agreed_leader(&all).await;
+    let leader = old.leader.clone().unwrap();
+    let followers: Vec<String> = all.iter().filter(|id| **id != leader).cloned().collect();
+    let captured: Vec<(String, Vec<u8>)> = net
+        .sent
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(to, bytes)| followers.contains(to) && bytes[1] == 5) // heartbeats
+        .cloned()
+        .collect();
+    assert!(!captured.is_empty());
+    // Already accepted once: refused as a replay, and counted.
+    let (to, bytes) = captured.last().unwrap();
+    let err = net.node(to).receive(bytes).unwrap_err();
+    assert_eq!(err, Error::Unauthenticated(AuthError::Replayed));
+
+    drop(net.take(&leader)); // the leader dies, without a handover
+    let replayer = {
+        let net = net.clone();
+        tokio::spawn(async move {
+            loop {
+                for (to, bytes) in &captured {
+                    let _ = net.node(to).receive(bytes);
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        })
+    };
+    let guard = std::time::Duration::from_secs(60); // virtual time; a hang guard
+    let new = tokio::time::timeout(guard, net.agreed_leader_after(&followers, old.term))
+        .await
+        .expect("the followers elect a new leader despite the replays");
+    replayer.abort();
+    assert_ne!(new.leader, old.leader);
+    for id in &followers {
+        assert!(
+            net.node(id).status().unauthenticated > 0,
+            "{id} refused replays"
+        );
+    }
 }
 
 #[tokio::test(start_paused = true)]

@@ -81,9 +81,9 @@ fn auth(c: &mut Criterion) {
     let one = Keyring::new([[1u8; 32]]).unwrap();
     // Mid-rotation, the worst case: the signing key is the last one tried.
     let three = Keyring::new([[2u8; 32], [3u8; 32], [1u8; 32]]).unwrap();
-    let signed = encode_signed(&heartbeat, &one).unwrap();
+    let signed = encode_signed(&heartbeat, 1, &one).unwrap();
     c.bench_function("sign_heartbeat", |b| {
-        b.iter(|| encode_signed(&heartbeat, &one).unwrap())
+        b.iter(|| encode_signed(&heartbeat, 1, &one).unwrap())
     });
     c.bench_function("verify_heartbeat_1_key", |b| {
         b.iter(|| decode_authenticated(&signed, Some(&one)).unwrap())

@@ -42,6 +42,8 @@ pub enum AuthError {
     Unsigned,
     #[error("the message is signed, but this node has no keyring to check it")]
     NoKeyring,
+    #[error("a replay: its sender's sequence number did not grow (it was sent before)")]
+    Replayed,
     #[error(
         "the message's tag matches no key of this node: forged, tampered with, or signed with a key this node does not have"
     )]

@@ -13,10 +13,10 @@
 //! ```
 //! Nothing may follow the last field. Decoding never panics; every defect is a [`DecodeError`].
 //!
-//! Version 2 is version 1 signed: the same fields with version byte 2, followed by a
-//! [`TAG_LEN`]-byte HMAC-SHA256 tag of every byte before it, under the cluster's
-//! [`Keyring`]. A node with a keyring speaks only version 2 ([`encode_signed`],
-//! [`decode_authenticated`]).
+//! Version 2 is version 1 signed: version byte 2, the fields of version 1 with an 8-byte
+//! sender's sequence number after the term, then a [`TAG_LEN`]-byte HMAC-SHA256 tag of every
+//! byte before it, under the cluster's [`Keyring`]. A node with a keyring speaks only
+//! version 2 ([`encode_signed`], [`decode_authenticated`]).
 
 use thiserror::Error;
 
@@ -132,24 +132,34 @@ pub fn encode(msg: &Envelope) -> Result<Vec<u8>, EncodeError> {
     Ok(out)
 }
 
-/// Encodes and signs a message (version 2): what a node with a keyring sends.
-pub fn encode_signed(msg: &Envelope, keyring: &Keyring) -> Result<Vec<u8>, EncodeError> {
-    let mut out = encode(msg)?;
-    out[0] = SIGNED_WIRE_VERSION;
+/// Bytes between the term and the cluster in version 2: the sender's sequence number.
+const SEQ_LEN: usize = 8;
+
+/// Encodes and signs a message (version 2): what a node with a keyring sends. `seq` is the
+/// sender's sequence number, which must grow from one message to the next (receivers refuse
+/// what does not: a replay).
+pub fn encode_signed(msg: &Envelope, seq: u64, keyring: &Keyring) -> Result<Vec<u8>, EncodeError> {
+    let v1 = encode(msg)?;
+    let mut out = Vec::with_capacity(v1.len() + SEQ_LEN + TAG_LEN);
+    out.push(SIGNED_WIRE_VERSION);
+    out.extend_from_slice(&v1[1..HEADER_LEN]);
+    out.extend_from_slice(&seq.to_be_bytes());
+    out.extend_from_slice(&v1[HEADER_LEN..]);
     let tag = keyring.sign(&out);
     out.extend_from_slice(&tag);
     Ok(out)
 }
 
 /// Decodes what a node received: with a keyring, only a signed message (version 2) whose tag
-/// one of its keys verifies; without, only an unsigned one (version 1).
+/// one of its keys verifies, with the sender's sequence number; without, only an unsigned one
+/// (version 1), which has none.
 pub fn decode_authenticated(
     bytes: &[u8],
     keyring: Option<&Keyring>,
-) -> Result<Envelope, DecodeError> {
+) -> Result<(Envelope, Option<u64>), DecodeError> {
     match (bytes.first(), keyring) {
         (Some(&SIGNED_WIRE_VERSION), Some(keyring)) => {
-            if bytes.len() > MAX_MESSAGE_LEN + TAG_LEN {
+            if bytes.len() > MAX_MESSAGE_LEN + SEQ_LEN + TAG_LEN {
                 return Err(DecodeError::TooLong { len: bytes.len() });
             }
             let Some(signed_len) = bytes.len().checked_sub(TAG_LEN) else {
@@ -157,11 +167,21 @@ pub fn decode_authenticated(
             };
             let (signed, tag) = bytes.split_at(signed_len);
             keyring.verify(signed, tag)?;
-            decode_fields(signed)
+            if signed.len() < HEADER_LEN + SEQ_LEN {
+                return Err(DecodeError::Truncated {
+                    field: "sequence number",
+                    needed: HEADER_LEN + SEQ_LEN - signed.len(),
+                });
+            }
+            let seq_at = HEADER_LEN..HEADER_LEN + SEQ_LEN;
+            let seq = u64::from_be_bytes(signed[seq_at.clone()].try_into().expect("8 bytes"));
+            let mut fields = signed[..HEADER_LEN].to_vec();
+            fields.extend_from_slice(&signed[seq_at.end..]);
+            Ok((decode_fields(&fields)?, Some(seq)))
         }
         (Some(&SIGNED_WIRE_VERSION), None) => Err(AuthError::NoKeyring.into()),
         (Some(&WIRE_VERSION), Some(_)) => Err(AuthError::Unsigned.into()),
-        _ => decode(bytes),
+        _ => Ok((decode(bytes)?, None)),
     }
 }
 

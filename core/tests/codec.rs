@@ -119,14 +119,15 @@ fn every_signed_vector_verifies_under_the_test_key_and_signs_back() {
     for v in signed["valid"].as_array().unwrap() {
         let bytes = hex(v["hex"].as_str().unwrap());
         let expected = envelope_of(v);
+        let seq: u64 = v["seq"].as_str().unwrap().parse().unwrap();
         assert_eq!(
             decode_authenticated(&bytes, Some(&keyring)),
-            Ok(expected.clone()),
+            Ok((expected.clone(), Some(seq))),
             "{}",
             v["name"]
         );
         assert_eq!(
-            encode_signed(&expected, &keyring).unwrap(),
+            encode_signed(&expected, seq, &keyring).unwrap(),
             bytes,
             "{}",
             v["name"]

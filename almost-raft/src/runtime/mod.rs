@@ -214,7 +214,7 @@ impl NodeBuilder {
         let task = runtime.spawn(
             run_node(
                 shared.clone(),
-                BytesOutbox(transport, shared.keyring.clone()),
+                BytesOutbox(transport, shared.signer.clone()),
                 stopped,
             )
             .instrument(span),

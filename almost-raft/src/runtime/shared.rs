@@ -1,7 +1,7 @@
 //! What a node's handle, its driver task and its subscribers share.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use tokio::sync::Notify;
@@ -9,6 +9,7 @@ use tokio::time::Instant;
 
 use super::changes::{ChangeReceiver, ChangeSender, change_channel};
 use super::slot::StorageSlot;
+use super::wire::{ReplayGuard, Signer, decode_received};
 use crate::auth::Keyring;
 use crate::error::Error;
 use crate::id::NodeId;
@@ -41,8 +42,11 @@ pub(crate) struct Shared {
     published: Mutex<Published>,
     closed: AtomicBool,
     pub(crate) storage: StorageSlot,
-    /// The cluster's keys: with them, only signed messages go in and out.
-    pub(crate) keyring: Option<Keyring>,
+    /// The cluster's keys, with this node's numbering: with them, only signed messages go in
+    /// and out.
+    pub(crate) signer: Option<Arc<Signer>>,
+    /// The last signed message accepted from each peer, to refuse replays.
+    replays: ReplayGuard,
     /// Messages refused for want of a valid tag.
     unauthenticated: AtomicU64,
 }
@@ -78,7 +82,8 @@ impl Shared {
             published: Mutex::new(published),
             closed: AtomicBool::new(false),
             storage: StorageSlot::new(storage),
-            keyring,
+            signer: keyring.map(|k| Arc::new(Signer::new(k))),
+            replays: ReplayGuard::default(),
             unauthenticated: AtomicU64::new(0),
         }
     }
@@ -117,7 +122,8 @@ impl Shared {
     }
 
     pub(crate) fn receive(&self, bytes: &[u8]) -> Result<(), Error> {
-        let msg = super::wire::decode_received(bytes, self.keyring.as_ref()).inspect_err(|e| {
+        let keyring = self.signer.as_ref().map(|s| &s.keyring);
+        let msg = decode_received(bytes, keyring, &self.replays).inspect_err(|e| {
             if matches!(e, Error::Unauthenticated(_)) {
                 self.unauthenticated.fetch_add(1, Ordering::Relaxed);
             }

@@ -5,9 +5,15 @@
 use std::future::Future;
 use std::io;
 
-use crate::auth::Keyring;
-use crate::codec::{decode_authenticated, encode, encode_signed};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::auth::{AuthError, Keyring};
+use crate::codec::{EncodeError, decode_authenticated, encode, encode_signed};
 use crate::error::Error;
+use crate::id::NodeId;
 use crate::message::Envelope;
 
 use super::outbox::Outbox;
@@ -29,13 +35,60 @@ impl<F: Fn(&str, Vec<u8>) + Send + Sync + 'static> Transport for F {
     }
 }
 
-/// Encodes (and with a keyring, signs) each message for the application's transport.
-pub(crate) struct BytesOutbox<T>(pub(crate) T, pub(crate) Option<Keyring>);
+/// Encodes (and with a keyring, signs and numbers) each message for the application's
+/// transport.
+pub(crate) struct BytesOutbox<T>(pub(crate) T, pub(crate) Option<Arc<Signer>>);
+
+/// Signs a node's messages and numbers them: the numbers start at the wall clock's
+/// microseconds when the node starts and grow by one a message, so that receivers can refuse
+/// replays (docs/wire.md, "Replays"), also after this node restarts.
+pub(crate) struct Signer {
+    pub(crate) keyring: Keyring,
+    next_seq: AtomicU64,
+}
+
+impl Signer {
+    pub(crate) fn new(keyring: Keyring) -> Self {
+        let start = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(1, |d| d.as_micros() as u64);
+        Signer {
+            keyring,
+            next_seq: AtomicU64::new(start),
+        }
+    }
+
+    fn sign(&self, msg: &Envelope) -> Result<Vec<u8>, EncodeError> {
+        let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
+        encode_signed(msg, seq, &self.keyring)
+    }
+}
+
+/// The last signed message accepted from each sender, as (term, sequence number): a message
+/// must come after it to be accepted.
+#[derive(Default)]
+pub(crate) struct ReplayGuard(Mutex<HashMap<NodeId, (u64, u64)>>);
+
+impl ReplayGuard {
+    /// Accepts `msg` (numbered `seq`) if it comes after the sender's last accepted message.
+    fn admit(&self, msg: &Envelope, seq: u64) -> Result<(), Error> {
+        let mut last = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        match last.get(&msg.from) {
+            Some(&(term, prior)) if (msg.term, seq) <= (term, prior) => {
+                Err(Error::Unauthenticated(AuthError::Replayed))
+            }
+            _ => {
+                last.insert(msg.from.clone(), (msg.term, seq));
+                Ok(())
+            }
+        }
+    }
+}
 
 impl<T: Transport> Outbox for BytesOutbox<T> {
     async fn send(&self, msg: Envelope) {
         let encoded = match &self.1 {
-            Some(keyring) => encode_signed(&msg, keyring),
+            Some(signer) => signer.sign(&msg),
             None => encode(&msg),
         };
         match encoded {
@@ -51,6 +104,14 @@ impl<T: Transport> Outbox for BytesOutbox<T> {
 
 /// Decodes what the application received: a malformed message, or one without a valid tag
 /// under the keyring, is refused here, before it reaches the machine.
-pub(crate) fn decode_received(bytes: &[u8], keyring: Option<&Keyring>) -> Result<Envelope, Error> {
-    Ok(decode_authenticated(bytes, keyring)?)
+pub(crate) fn decode_received(
+    bytes: &[u8],
+    keyring: Option<&Keyring>,
+    replays: &ReplayGuard,
+) -> Result<Envelope, Error> {
+    let (msg, seq) = decode_authenticated(bytes, keyring)?;
+    if let Some(seq) = seq {
+        replays.admit(&msg, seq)?;
+    }
+    Ok(msg)
 }
