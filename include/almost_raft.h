@@ -250,6 +250,15 @@ enum almost_raft_result almost_raft_node_add_peer(const struct almost_raft_node 
                                                   const char *id,
                                                   size_t id_len);
 
+// Rotates the cluster's keys on this running node, which must have been started with keys:
+// `keys[i]` holds `key_lens[i]` bytes (16 to 64), for `count` keys; the first signs, every
+// one verifies. The keys are copied. Rotate one node at a time: the new key second on every
+// node, then first, then alone. ALMOST_RAFT_INVALID_CONFIG names `keys`. Thread-safe.
+enum almost_raft_result almost_raft_node_set_keys(const struct almost_raft_node *node,
+                                                  const uint8_t *const *keys,
+                                                  const size_t *key_lens,
+                                                  size_t count);
+
 // Removes a voter (an unknown one: no effect). Removing the node's own id stops it: it then
 // answers ALMOST_RAFT_CLOSED. Thread-safe.
 enum almost_raft_result almost_raft_node_remove_peer(const struct almost_raft_node *node,

@@ -57,6 +57,12 @@ export declare class Node {
   /** Removes a voter (an unknown one: no effect). Removing this node's own id stops it. */
   removePeer(id: string): void
   /**
+   * Rotates the cluster's keys on this running node (started with `keys` or `keyFile`): the
+   * first signs, every one verifies. Rotate one node at a time: the new key second on every
+   * node, then first, then alone. `ERR_INVALID_CONFIG` names `keys`.
+   */
+  setKeys(keys: Array<Buffer | Uint8Array>): void
+  /**
    * Hands leadership to `to`, or (without it) to the most responsive peer; returns the
    * chosen peer. Only the leader can (`ERR_NOT_LEADER`); `ERR_NO_PEERS` without a peer.
    */

@@ -275,6 +275,12 @@ impl EmbeddedNode {
             .with_machine(|m, now| m.transfer_leadership(now, to))
     }
 
+    /// Rotates the cluster's keys (see [`crate::NodeHandle::set_keys`]).
+    pub fn set_keys(&self, keys: &[Vec<u8>]) -> Result<(), Error> {
+        self.check_open()?;
+        self.shared.set_keys(keys)
+    }
+
     pub fn status(&self) -> Result<Status, Error> {
         self.check_open()?;
         Ok(self.shared.status())

@@ -179,3 +179,56 @@ async fn bad_keys_fail_at_start_naming_the_option() {
         "{missing}"
     );
 }
+
+/// Key rotation through a running cluster, one node at a time, in the three steps the docs
+/// give (the new key second everywhere, then first, then alone): the leader never changes
+/// and no message is refused.
+#[tokio::test(start_paused = true)]
+async fn keys_rotate_through_a_running_cluster_without_a_change_of_leader() {
+    let (net, all) = keyed_cluster(&[KEY, KEY, KEY]);
+    let before = net.agreed_leader(&all).await;
+    let steps: [&[&[u8]]; 3] = [&[KEY, OTHER], &[OTHER, KEY], &[OTHER]];
+    for keys in steps {
+        for id in &all {
+            net.node(id).set_keys(keys.iter().copied()).unwrap();
+            // A few heartbeat rounds under the mixed keyrings.
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            assert_eq!(
+                net.agreed_leader(&all).await,
+                before,
+                "after {id} took {keys:?}"
+            );
+        }
+    }
+    for id in &all {
+        assert_eq!(net.node(id).status().unauthenticated, 0, "{id}");
+    }
+    // The old key is gone: a message signed with it is refused now.
+    let forged = Envelope {
+        cluster: String::new(),
+        from: all[0].clone(),
+        to: all[1].clone(),
+        term: before.term,
+        body: Body::HeartbeatReply,
+    };
+    let old = almost_raft::codec::encode_signed(&forged, u64::MAX, &Keyring::new([KEY]).unwrap())
+        .unwrap();
+    let err = net.node(&all[1]).receive(&old).unwrap_err();
+    assert_eq!(err, Error::Unauthenticated(AuthError::BadTag));
+}
+
+#[tokio::test(start_paused = true)]
+async fn keys_cannot_be_set_on_a_node_started_without_them() {
+    let (net, all) = Net::cluster(3);
+    let err = net.node(&all[0]).set_keys([KEY]).unwrap_err();
+    assert!(
+        matches!(&err, Error::Config(c) if c.field == "keys" && c.reason.contains("without keys")),
+        "{err}"
+    );
+    let (keyed, ids) = keyed_cluster(&[KEY]);
+    let err = keyed.node(&ids[0]).set_keys([b"short"]).unwrap_err();
+    assert!(
+        matches!(&err, Error::Config(c) if c.reason.contains("5 bytes")),
+        "{err}"
+    );
+}

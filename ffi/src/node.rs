@@ -145,6 +145,31 @@ pub extern "C" fn almost_raft_node_add_peer(
     with_node(node, |n| Ok(n.add_peer(str_arg(id, id_len, "peer id")?)?))
 }
 
+/// Rotates the cluster's keys on this running node, which must have been started with keys:
+/// `keys[i]` holds `key_lens[i]` bytes (16 to 64), for `count` keys; the first signs, every
+/// one verifies. The keys are copied. Rotate one node at a time: the new key second on every
+/// node, then first, then alone. ALMOST_RAFT_INVALID_CONFIG names `keys`. Thread-safe.
+#[unsafe(no_mangle)]
+pub extern "C" fn almost_raft_node_set_keys(
+    node: *const almost_raft_node,
+    keys: *const *const u8,
+    key_lens: *const usize,
+    count: usize,
+) -> almost_raft_result {
+    with_node(node, |n| {
+        if count > 0 && (keys.is_null() || key_lens.is_null()) {
+            return Err(null(if keys.is_null() { "keys" } else { "key_lens" }));
+        }
+        let mut copied = Vec::with_capacity(count);
+        for i in 0..count {
+            // SAFETY: the caller promises `count` entries in both arrays; checked non-NULL.
+            let (key, len) = unsafe { (*keys.add(i), *key_lens.add(i)) };
+            copied.push(bytes_arg(key, len, "keys[i]")?.to_vec());
+        }
+        Ok(n.set_keys(&copied)?)
+    })
+}
+
 /// Removes a voter (an unknown one: no effect). Removing the node's own id stops it: it then
 /// answers ALMOST_RAFT_CLOSED. Thread-safe.
 #[unsafe(no_mangle)]

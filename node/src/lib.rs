@@ -42,7 +42,7 @@ use errors::{throw_config, throw_core, throw_type};
 use events::{JsState, WARNING_BURST, WARNING_PERIOD, WakeJs, drain};
 use iterator::{IterState, async_iterator};
 pub use options::NodeOptions;
-use options::{parse_options, string_arg};
+use options::{keys_arg, parse_options, string_arg};
 use ratelimit::RateLimit;
 use raw::Deferred;
 
@@ -322,6 +322,15 @@ impl Node {
         let env = env.raw();
         let id = string_arg(env, id.raw(), "The \"id\" argument")?;
         self.run(env, |n| n.remove_peer(&id))
+    }
+
+    /// Rotates the cluster's keys on this running node (started with `keys` or `keyFile`): the
+    /// first signs, every one verifies. Rotate one node at a time: the new key second on every
+    /// node, then first, then alone. `ERR_INVALID_CONFIG` names `keys`.
+    #[napi(ts_args_type = "keys: Array<Buffer | Uint8Array>")]
+    pub fn set_keys(&self, env: Env, keys: Unknown) -> Result<()> {
+        let keys = keys_arg(env.raw(), keys.raw(), "keys")?;
+        self.run(env.raw(), |n| n.set_keys(&keys))
     }
 
     /// Hands leadership to `to`, or (without it) to the most responsive peer; returns the

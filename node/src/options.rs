@@ -158,9 +158,10 @@ pub(crate) fn peers_arg(env: sys::napi_env, v: Value) -> Result<Vec<String>> {
     Ok(peers)
 }
 
-fn keys_arg(env: sys::napi_env, v: Value) -> Result<Vec<Vec<u8>>> {
+/// An array of keys (Buffers or Uint8Arrays); `what` names it in a TypeError.
+pub(crate) fn keys_arg(env: sys::napi_env, v: Value, what: &str) -> Result<Vec<Vec<u8>>> {
     if !raw::is_array(env, v)? {
-        return Err(throw_type(env, "options.keys", "an array of Buffers", v));
+        return Err(throw_type(env, what, "an array of Buffers", v));
     }
     let len = raw::array_len(env, v)?;
     let mut keys = Vec::with_capacity(len as usize);
@@ -169,7 +170,7 @@ fn keys_arg(env: sys::napi_env, v: Value) -> Result<Vec<Vec<u8>>> {
         match raw::bytes(env, item)? {
             Some(key) => keys.push(key.to_vec()),
             None => {
-                let what = format!("options.keys[{i}]");
+                let what = format!("{what}[{i}]");
                 return Err(throw_type(env, &what, "a Buffer or Uint8Array", item));
             }
         }
@@ -265,7 +266,7 @@ pub(crate) fn parse_options(env: sys::napi_env, options: Value) -> Result<Parsed
         builder = builder.state_path(path);
     }
     if let Some(v) = prop(env, options, "keys", false)? {
-        builder = builder.keys(keys_arg(env, v)?);
+        builder = builder.keys(keys_arg(env, v, "options.keys")?);
     }
     if let Some(v) = prop(env, options, "keyFile", false)? {
         builder = builder.key_file(string_arg(env, v, "options.keyFile")?);

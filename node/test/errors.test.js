@@ -235,6 +235,12 @@ test('with keys, nodes sign everything and refuse unsigned messages with ERR_UNA
     assert.throws(() => follower.receive(unsigned), { code: 'ERR_UNAUTHENTICATED', message: /not signed/ });
     assert.equal(follower.status().unauthenticated, 1);
     assert.equal((await agreedLeader(net.nodes.values())).term, term);
+    // Rotation, one node at a time: the new key second, then first, then alone.
+    const next = Buffer.from('another key of thirty-two bytes!');
+    for (const keys of [[key, next], [next, key], [next]]) {
+      for (const node of net.nodes.values()) node.setKeys(keys);
+    }
+    assert.throws(() => follower.setKeys([Buffer.from('short')]), failure('ERR_INVALID_CONFIG', /keys: key 0 is 5 bytes/));
   } finally {
     await closeAll(net);
   }

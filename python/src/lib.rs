@@ -95,6 +95,10 @@ impl NativeNode {
         self.node.remove_peer(id).map_err(|e| raise(py, e))
     }
 
+    fn set_keys(&self, py: Python<'_>, keys: Vec<Vec<u8>>) -> PyResult<()> {
+        self.node.set_keys(&keys).map_err(|e| raise(py, e))
+    }
+
     #[pyo3(signature = (to=None))]
     fn transfer_leadership(&self, py: Python<'_>, to: Option<&str>) -> PyResult<String> {
         self.node.transfer_leadership(to).map_err(|e| raise(py, e))

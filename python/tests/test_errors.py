@@ -128,6 +128,13 @@ def test_a_keyed_cluster_elects_and_refuses_unsigned_messages() -> None:
         assert raised.value.kind == "UNAUTHENTICATED" and isinstance(raised.value, almost_raft.MessageError)
         assert follower.status().unauthenticated == 1
         assert c.agreed() == agreed
+        # Rotation, one node at a time: the new key second, then first, then alone.
+        new = b"another key of thirty-two bytes!"
+        for keys in ([KEY, new], [new, KEY], [new]):
+            for node in c.nodes.values():
+                node.set_keys(keys)
+        with pytest.raises(almost_raft.ConfigError, match="5 bytes"):
+            follower.set_keys([b"short"])
     finally:
         c.close()
 

@@ -282,6 +282,14 @@ impl NodeHandle {
         self.shared.with_machine(|m, now| m.remove_peer(now, id))
     }
 
+    /// Rotates the cluster's keys on this running node, which must have started with keys:
+    /// from now on the first of `keys` signs and each of them verifies. Rotate one node at a
+    /// time: first give every node the new key second, then first, then drop the old one.
+    pub fn set_keys<K: AsRef<[u8]>>(&self, keys: impl IntoIterator<Item = K>) -> Result<(), Error> {
+        let keys: Vec<Vec<u8>> = keys.into_iter().map(|k| k.as_ref().to_vec()).collect();
+        self.shared.set_keys(&keys)
+    }
+
     /// Hands leadership to `to`, or to the most responsive peer. Only the leader can.
     pub fn transfer_leadership(&self, to: Option<&str>) -> Result<NodeId, Error> {
         self.shared

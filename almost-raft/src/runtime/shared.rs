@@ -11,6 +11,7 @@ use super::changes::{ChangeReceiver, ChangeSender, change_channel};
 use super::slot::StorageSlot;
 use super::wire::{ReplayGuard, Signer, decode_received};
 use crate::auth::Keyring;
+use crate::config::ConfigError;
 use crate::error::Error;
 use crate::id::NodeId;
 use crate::machine::{Event, Machine, Role, Status};
@@ -122,13 +123,33 @@ impl Shared {
     }
 
     pub(crate) fn receive(&self, bytes: &[u8]) -> Result<(), Error> {
-        let keyring = self.signer.as_ref().map(|s| &s.keyring);
-        let msg = decode_received(bytes, keyring, &self.replays).inspect_err(|e| {
-            if matches!(e, Error::Unauthenticated(_)) {
-                self.unauthenticated.fetch_add(1, Ordering::Relaxed);
-            }
-        })?;
+        let msg =
+            decode_received(bytes, self.signer.as_deref(), &self.replays).inspect_err(|e| {
+                if matches!(e, Error::Unauthenticated(_)) {
+                    self.unauthenticated.fetch_add(1, Ordering::Relaxed);
+                }
+            })?;
         self.with_machine(|m, now| m.step(now, msg))
+    }
+
+    /// Rotates the cluster's keys on this running node (see [`crate::NodeHandle::set_keys`]).
+    pub(crate) fn set_keys(&self, keys: &[Vec<u8>]) -> Result<(), Error> {
+        if self.is_closed() {
+            return Err(Error::Closed);
+        }
+        let invalid = |reason: String| {
+            Error::Config(ConfigError {
+                field: "keys",
+                reason,
+            })
+        };
+        let Some(signer) = &self.signer else {
+            return Err(invalid(
+                "this node was started without keys; start it with keys to authenticate".into(),
+            ));
+        };
+        signer.replace(Keyring::new(keys).map_err(|e| invalid(e.to_string()))?);
+        Ok(())
     }
 
     pub(crate) fn status(&self) -> Status {

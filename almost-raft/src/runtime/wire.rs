@@ -7,7 +7,7 @@ use std::io;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::auth::{AuthError, Keyring};
@@ -43,7 +43,8 @@ pub(crate) struct BytesOutbox<T>(pub(crate) T, pub(crate) Option<Arc<Signer>>);
 /// microseconds when the node starts and grow by one a message, so that receivers can refuse
 /// replays (docs/wire.md, "Replays"), also after this node restarts.
 pub(crate) struct Signer {
-    pub(crate) keyring: Keyring,
+    /// Replaced whole when the keys rotate ([`Signer::replace`]).
+    keyring: RwLock<Keyring>,
     next_seq: AtomicU64,
 }
 
@@ -53,14 +54,23 @@ impl Signer {
             .duration_since(UNIX_EPOCH)
             .map_or(1, |d| d.as_micros() as u64);
         Signer {
-            keyring,
+            keyring: RwLock::new(keyring),
             next_seq: AtomicU64::new(start),
         }
     }
 
+    fn keyring(&self) -> RwLockReadGuard<'_, Keyring> {
+        self.keyring.read().unwrap_or_else(|p| p.into_inner())
+    }
+
     fn sign(&self, msg: &Envelope) -> Result<Vec<u8>, EncodeError> {
         let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
-        encode_signed(msg, seq, &self.keyring)
+        encode_signed(msg, seq, &self.keyring())
+    }
+
+    /// Rotates the keys: from now on `keyring`'s first key signs, and only its keys verify.
+    pub(crate) fn replace(&self, keyring: Keyring) {
+        *self.keyring.write().unwrap_or_else(|p| p.into_inner()) = keyring;
     }
 }
 
@@ -106,10 +116,13 @@ impl<T: Transport> Outbox for BytesOutbox<T> {
 /// under the keyring, is refused here, before it reaches the machine.
 pub(crate) fn decode_received(
     bytes: &[u8],
-    keyring: Option<&Keyring>,
+    signer: Option<&Signer>,
     replays: &ReplayGuard,
 ) -> Result<Envelope, Error> {
-    let (msg, seq) = decode_authenticated(bytes, keyring)?;
+    let (msg, seq) = match signer {
+        Some(signer) => decode_authenticated(bytes, Some(&signer.keyring()))?,
+        None => decode_authenticated(bytes, None)?,
+    };
     if let Some(seq) = seq {
         replays.admit(&msg, seq)?;
     }

@@ -151,6 +151,19 @@ int main(void) {
         CHECK_OK(almost_raft_node_status(node, &status, NULL, 0));
         CHECK(status.unauthenticated == 1);
         CHECK(strcmp(almost_raft_result_str(ALMOST_RAFT_UNAUTHENTICATED), "message not authenticated") == 0);
+        {
+            /* rotation on the running node: the new key second, then first */
+            const char *next = "another key of thirty-two bytes!";
+            const uint8_t *both[2] = {(const uint8_t *)key, (const uint8_t *)next};
+            const uint8_t *short_key[1] = {(const uint8_t *)"short"};
+            size_t lens[2] = {32, 32}, short_len[1] = {5};
+            CHECK_OK(almost_raft_node_set_keys(node, both, lens, 2));
+            CHECK_CODE(almost_raft_node_set_keys(node, short_key, short_len, 1), ALMOST_RAFT_INVALID_CONFIG);
+            CHECK(last_error_contains("5 bytes"));
+            CHECK_CODE(almost_raft_node_set_keys(node, NULL, lens, 1), ALMOST_RAFT_NULL_POINTER);
+            CHECK_CODE(almost_raft_node_set_keys(node, both, lens, 0), ALMOST_RAFT_INVALID_CONFIG);
+            CHECK(last_error_contains("at least one key"));
+        }
         CHECK_OK(almost_raft_node_close(node));
         almost_raft_node_free(node);
     }

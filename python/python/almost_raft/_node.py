@@ -179,6 +179,17 @@ class Node:
         _check_type("id", id, str)
         self._native.remove_peer(id)
 
+    def set_keys(self, keys: Iterable[Union[bytes, bytearray]]) -> None:
+        """Rotates the cluster's keys on this running node (started with ``keys`` or
+        ``key_file``): the first signs, every one verifies. Rotate one node at a time: the new
+        key second on every node, then first, then alone."""
+        if isinstance(keys, (str, bytes, bytearray)):
+            raise TypeError("keys must be an iterable of bytes (one per key), not a single value")
+        key_list = [bytes(k) if isinstance(k, (bytes, bytearray)) else k for k in keys]
+        for key in key_list:
+            _check_type("each key", key, bytes)
+        self._native.set_keys(key_list)
+
     def transfer_leadership(self, to: Optional[str] = None) -> str:
         """Hands leadership to ``to``, or to the most responsive peer; returns the peer chosen.
         Raises :class:`NotLeaderError` on any node but the leader."""
