@@ -25,6 +25,7 @@ mod driver;
 mod outbox;
 mod shared;
 mod slot;
+mod udp;
 mod wire;
 
 use std::path::PathBuf;
@@ -60,6 +61,9 @@ pub struct NodeBuilder {
     keyring: Option<Keyring>,
     keys: Vec<Vec<u8>>,
     key_file: Option<PathBuf>,
+    /// With the built-in UDP transport: where to listen, and the peers' addresses.
+    listen: Option<String>,
+    addresses: std::collections::BTreeMap<NodeId, String>,
 }
 
 impl NodeBuilder {
@@ -74,6 +78,8 @@ impl NodeBuilder {
             keyring: None,
             keys: Vec::new(),
             key_file: None,
+            listen: None,
+            addresses: Default::default(),
         }
     }
 
@@ -189,6 +195,56 @@ impl NodeBuilder {
         Ok(self.keyring.take())
     }
 
+    /// For the built-in UDP transport ([`NodeBuilder::start_udp`]): the address to listen on,
+    /// e.g. `"0.0.0.0:7001"`.
+    pub fn listen(mut self, address: impl Into<String>) -> Self {
+        self.listen = Some(address.into());
+        self
+    }
+
+    /// For the built-in UDP transport: a peer and its address, `"host:port"`. A hostname is
+    /// looked up again every 30 s and after a failed send, so peers found through DNS may move.
+    pub fn peer_at(mut self, id: impl Into<NodeId>, address: impl Into<String>) -> Self {
+        let id = id.into();
+        self.peers.push(id.clone());
+        self.addresses.insert(id, address.into());
+        self
+    }
+
+    /// Starts the node on the current tokio runtime with the built-in UDP transport: it
+    /// listens on [`NodeBuilder::listen`] and reaches the peers given by
+    /// [`NodeBuilder::peer_at`]. The application only hears leader changes; it never calls
+    /// `receive`. Fails with `Error::Config` (naming `listen` or `peers`) when it cannot
+    /// listen or a peer has no address.
+    pub fn start_udp(mut self) -> Result<NodeHandle, Error> {
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| Error::NoRuntime)?;
+        let _entered = runtime.enter();
+        let invalid = |field, reason: String| Error::Config(ConfigError { field, reason });
+        let listen = self.listen.take().ok_or_else(|| {
+            invalid(
+                "listen",
+                "the UDP transport needs an address to listen on".into(),
+            )
+        })?;
+        if let Some(peer) = self.peers.iter().find(|p| !self.addresses.contains_key(*p)) {
+            return Err(invalid("peers", format!("peer {peer:?} has no address")));
+        }
+        let socket = udp::bind(&listen)?;
+        let local = socket.local_addr().ok();
+        let book = udp::AddressBook::new(std::mem::take(&mut self.addresses));
+        let transport = udp::UdpTransport {
+            socket: socket.clone(),
+            book,
+        };
+        let mut node = self.start_on(&runtime, transport)?;
+        let receiver = runtime.spawn(udp::receive(socket, node.shared.clone()));
+        node.udp = Some(UdpParts {
+            local,
+            receiver: receiver.abort_handle(),
+        });
+        Ok(node)
+    }
+
     /// Fixes the seed of the node's randomized timeouts (tests); normally drawn at random.
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = Some(seed);
@@ -223,6 +279,7 @@ impl NodeBuilder {
             shared,
             stop: Some(stop),
             task: Some(task),
+            udp: None,
         })
     }
 
@@ -263,6 +320,13 @@ pub struct NodeHandle {
     shared: Arc<Shared>,
     stop: Option<oneshot::Sender<bool>>,
     task: Option<JoinHandle<Result<(), Error>>>,
+    /// The built-in UDP transport's socket address and receive task, if it runs on one.
+    udp: Option<UdpParts>,
+}
+
+struct UdpParts {
+    local: Option<std::net::SocketAddr>,
+    receiver: tokio::task::AbortHandle,
 }
 
 impl NodeHandle {
@@ -349,10 +413,19 @@ impl NodeHandle {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(true);
         }
-        match self.task.take() {
+        let result = match self.task.take() {
             Some(task) => task.await.unwrap_or(Err(Error::Closed)),
             None => Ok(()),
+        };
+        if let Some(udp) = self.udp.take() {
+            udp.receiver.abort();
         }
+        result
+    }
+
+    /// The address the built-in UDP transport listens on (`None` without it).
+    pub fn local_addr(&self) -> Option<std::net::SocketAddr> {
+        self.udp.as_ref().and_then(|u| u.local)
     }
 }
 
@@ -361,6 +434,9 @@ impl Drop for NodeHandle {
     /// and the state file's lock is released before this returns, so a node restarted on
     /// the same file right after starts from what was really saved.
     fn drop(&mut self) {
+        if let Some(udp) = self.udp.take() {
+            udp.receiver.abort();
+        }
         if let Some(task) = self.task.take() {
             task.abort();
             self.shared.storage.release();

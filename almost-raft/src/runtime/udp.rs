@@ -1,0 +1,116 @@
+//! The built-in UDP transport: one socket per node, peers found by name. Hostnames are looked
+//! up again every [`RESOLVE_EVERY`] and after a failed send, so that DNS-based discovery (a
+//! Kubernetes headless service, docker compose) follows peers that move. The whole election
+//! then runs on the library's threads: the application only hears leader changes.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::net::UdpSocket;
+
+use super::Transport;
+use super::shared::{Shared, lock};
+use crate::error::Error;
+use crate::id::NodeId;
+
+/// How long a looked-up address is used before it is looked up again.
+pub const RESOLVE_EVERY: Duration = Duration::from_secs(30);
+
+/// The largest datagram read: larger than any valid message, signed or not.
+const RECEIVE_BUFFER: usize = 2048;
+
+/// Peers' addresses by id, as given ("host:port"), and as last looked up.
+pub(crate) struct AddressBook {
+    names: BTreeMap<NodeId, String>,
+    resolved: Mutex<HashMap<NodeId, (SocketAddr, Instant)>>,
+}
+
+impl AddressBook {
+    pub(crate) fn new(names: BTreeMap<NodeId, String>) -> Self {
+        AddressBook {
+            names,
+            resolved: Mutex::new(HashMap::new()),
+        }
+    }
+
+    async fn address(&self, id: &str) -> io::Result<SocketAddr> {
+        if let Some(&(addr, at)) = lock(&self.resolved).get(id)
+            && at.elapsed() < RESOLVE_EVERY
+        {
+            return Ok(addr);
+        }
+        let name = self.names.get(id).ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("no address for peer {id:?}"),
+            )
+        })?;
+        let addr = tokio::net::lookup_host(name.as_str())
+            .await?
+            .next()
+            .ok_or_else(|| {
+                io::Error::new(io::ErrorKind::NotFound, format!("{name} has no address"))
+            })?;
+        lock(&self.resolved).insert(id.to_owned(), (addr, Instant::now()));
+        Ok(addr)
+    }
+
+    /// After a failed send: look the peer up again next time.
+    fn forget(&self, id: &str) {
+        lock(&self.resolved).remove(id);
+    }
+}
+
+pub(crate) struct UdpTransport {
+    pub(crate) socket: Arc<UdpSocket>,
+    pub(crate) book: AddressBook,
+}
+
+impl Transport for UdpTransport {
+    async fn send(&self, to: &str, message: Vec<u8>) -> io::Result<()> {
+        let addr = self.book.address(to).await?;
+        let sent = self.socket.send_to(&message, addr).await;
+        if sent.is_err() {
+            self.book.forget(to);
+        }
+        sent.map(|_| ())
+    }
+}
+
+/// Binds the node's socket (a hostname is looked up once, here).
+pub(crate) fn bind(listen: &str) -> Result<Arc<UdpSocket>, Error> {
+    let invalid = |reason: String| {
+        Error::Config(crate::config::ConfigError {
+            field: "listen",
+            reason,
+        })
+    };
+    let socket = std::net::UdpSocket::bind(listen)
+        .map_err(|e| invalid(format!("cannot listen on {listen:?}: {e}")))?;
+    socket
+        .set_nonblocking(true)
+        .map_err(|e| invalid(e.to_string()))?;
+    Ok(Arc::new(
+        UdpSocket::from_std(socket).map_err(|e| invalid(e.to_string()))?,
+    ))
+}
+
+/// Hands every datagram to the node until it stops. Refused datagrams (malformed, foreign,
+/// unsigned) cost nothing but a debug line: the node goes on.
+pub(crate) async fn receive(socket: Arc<UdpSocket>, shared: Arc<Shared>) {
+    let mut buf = vec![0u8; RECEIVE_BUFFER];
+    loop {
+        match socket.recv_from(&mut buf).await {
+            Ok((n, from)) => match shared.receive(&buf[..n]) {
+                Err(Error::Closed | Error::Stopped) => return,
+                Err(e) => tracing::debug!(%from, error = %e, "datagram refused"),
+                Ok(()) => {}
+            },
+            // E.g. ECONNREFUSED after a send to a peer that is down: nothing to do here.
+            Err(e) => tracing::debug!(error = %e, "receive failed"),
+        }
+    }
+}
