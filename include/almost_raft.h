@@ -113,7 +113,8 @@ typedef void (*almost_raft_leader_fn)(void *userdata,
 // Frees what `userdata` points to: called exactly once, after the last callback.
 typedef void (*almost_raft_free_fn)(void *userdata);
 
-// How the node calls back. `send` is required; `leader_changed` and `free_userdata` may be
+// How the node calls back. `send` is required unless the node runs on the built-in UDP
+// transport (almost_raft_config_set_listen); `leader_changed` and `free_userdata` may be
 // NULL. Callbacks run on a library thread, one at a time, never concurrently for one node.
 typedef struct almost_raft_callbacks {
   void *userdata;
@@ -230,6 +231,23 @@ enum almost_raft_result almost_raft_config_add_key(struct almost_raft_config *co
 enum almost_raft_result almost_raft_config_set_key_file(struct almost_raft_config *config,
                                                         const char *path,
                                                         size_t path_len);
+
+// Runs the node on the built-in UDP transport: it listens on `address` ("host:port", e.g.
+// "0.0.0.0:7001") and reaches each peer at the address given with
+// almost_raft_config_add_peer_at. The application then never calls almost_raft_node_receive
+// and `callbacks.send` may be NULL. Failing to listen fails almost_raft_node_new
+// (ALMOST_RAFT_INVALID_CONFIG names `listen`).
+enum almost_raft_result almost_raft_config_set_listen(struct almost_raft_config *config,
+                                                      const char *address,
+                                                      size_t address_len);
+
+// Adds a peer with its address ("host:port") for the built-in UDP transport. A hostname is
+// looked up again every 30 s and after a failed send, so peers found through DNS may move.
+enum almost_raft_result almost_raft_config_add_peer_at(struct almost_raft_config *config,
+                                                       const char *id,
+                                                       size_t id_len,
+                                                       const char *address,
+                                                       size_t address_len);
 
 // Starts a node with `config` (which the caller keeps and may free at once). The node owns
 // `callbacks.userdata` from here on, even when this call fails: free_userdata is called

@@ -19,7 +19,7 @@ use tokio::sync::oneshot;
 
 use crate::error::Error;
 use crate::machine::Status;
-use crate::runtime::{BytesOutbox, LeaderChange, NodeBuilder, Shared, Transport, run_node};
+use crate::runtime::{BytesOutbox, LeaderChange, NodeBuilder, Shared, Transport, run_node, udp};
 
 mod queue;
 
@@ -82,6 +82,7 @@ pub fn runtime() -> &'static Runtime {
             .worker_threads(threads)
             .thread_name("almost-raft")
             .enable_time()
+            .enable_io() // the built-in UDP transport
             .build()
             .expect("cannot start the almost-raft runtime")
     })
@@ -149,6 +150,21 @@ impl Transport for DispatchTransport {
     }
 }
 
+/// Where an embedded node's messages go: to the `send` callback, or the built-in UDP transport.
+enum EmbedTransport {
+    Callbacks(DispatchTransport),
+    Udp(udp::UdpTransport),
+}
+
+impl Transport for EmbedTransport {
+    async fn send(&self, to: &str, message: Vec<u8>) -> io::Result<()> {
+        match self {
+            EmbedTransport::Callbacks(t) => t.send(to, message).await,
+            EmbedTransport::Udp(t) => t.send(to, message).await,
+        }
+    }
+}
+
 /// Signalled once the node has stopped and its callbacks are dropped.
 #[derive(Default)]
 struct Done {
@@ -191,9 +207,12 @@ pub struct EmbeddedNode {
 
 impl EmbeddedNode {
     /// Starts a node on the process-wide runtime.
-    pub fn start(builder: NodeBuilder, callbacks: impl Callbacks) -> Result<Self, Error> {
+    /// With [`NodeBuilder::listen`], the node runs on the built-in UDP transport: it never
+    /// calls `send`, and the application never calls `receive`.
+    pub fn start(mut builder: NodeBuilder, callbacks: impl Callbacks) -> Result<Self, Error> {
         let runtime = runtime();
         let _entered = runtime.enter();
+        let udp = builder.take_udp()?;
         let shared = builder.prepare()?;
         let dispatch = Arc::new(Dispatch {
             callbacks: Mutex::new(Some(Box::new(callbacks))),
@@ -213,11 +232,31 @@ impl EmbeddedNode {
             })
         };
         let span = tracing::info_span!("almost_raft", node = %shared.machine().id());
+        let (transport, receiver) = match udp {
+            Some(udp) => {
+                let receiver = udp::receive(udp.socket.clone(), shared.clone());
+                (EmbedTransport::Udp(udp), Some(receiver))
+            }
+            None => (
+                EmbedTransport::Callbacks(DispatchTransport(dispatch.clone())),
+                None,
+            ),
+        };
         let driver = run_node(
             shared.clone(),
-            BytesOutbox(DispatchTransport(dispatch.clone()), shared.signer.clone()),
+            BytesOutbox(transport, shared.signer.clone()),
             stopped,
         );
+        // The receive loop runs as long as the driver, and its socket closes with it.
+        let driver = async move {
+            match receiver {
+                Some(receiver) => tokio::select! {
+                    result = driver => result,
+                    _ = receiver => Ok(()),
+                },
+                None => driver.await,
+            }
+        };
         {
             // Whatever happens to this task, close() must not wait forever.
             let finish = FinishOnDrop(dispatch.clone(), done.clone());

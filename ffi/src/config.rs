@@ -19,14 +19,28 @@ pub struct almost_raft_config {
     state_path: Option<PathBuf>,
     keys: Vec<Vec<u8>>,
     key_file: Option<PathBuf>,
+    listen: Option<String>,
+    addresses: Vec<(String, String)>,
 }
 
 impl almost_raft_config {
+    /// Whether the node runs on the built-in UDP transport (and needs no `send`).
+    pub(crate) fn uses_udp(&self) -> bool {
+        self.listen.is_some()
+    }
+
     pub(crate) fn builder(&self) -> NodeBuilder {
         let builder = NodeBuilder::new(self.id.as_str())
             .peers(self.peers.iter().cloned())
             .config(self.config.clone())
             .keys(&self.keys);
+        let builder = match &self.listen {
+            Some(listen) => self
+                .addresses
+                .iter()
+                .fold(builder.listen(listen), |b, (id, addr)| b.peer_at(id, addr)),
+            None => builder,
+        };
         let builder = match &self.key_file {
             Some(path) => builder.key_file(path),
             None => builder,
@@ -63,6 +77,8 @@ pub extern "C" fn almost_raft_config_new(
             state_path: None,
             keys: Vec::new(),
             key_file: None,
+            listen: None,
+            addresses: Vec::new(),
         };
         *out = Box::into_raw(Box::new(config));
         Ok(())
@@ -242,6 +258,44 @@ pub extern "C" fn almost_raft_config_set_key_file(
     set(config, |c| {
         let path = str_arg(path, path_len, "key file")?;
         c.key_file = (!path.is_empty()).then(|| PathBuf::from(path));
+        Ok(())
+    })
+}
+
+/// Runs the node on the built-in UDP transport: it listens on `address` ("host:port", e.g.
+/// "0.0.0.0:7001") and reaches each peer at the address given with
+/// almost_raft_config_add_peer_at. The application then never calls almost_raft_node_receive
+/// and `callbacks.send` may be NULL. Failing to listen fails almost_raft_node_new
+/// (ALMOST_RAFT_INVALID_CONFIG names `listen`).
+#[unsafe(no_mangle)]
+pub extern "C" fn almost_raft_config_set_listen(
+    config: *mut almost_raft_config,
+    address: *const c_char,
+    address_len: usize,
+) -> almost_raft_result {
+    set(config, |c| {
+        let address = str_arg(address, address_len, "listen address")?;
+        c.listen = (!address.is_empty()).then(|| address.to_owned());
+        Ok(())
+    })
+}
+
+/// Adds a peer with its address ("host:port") for the built-in UDP transport. A hostname is
+/// looked up again every 30 s and after a failed send, so peers found through DNS may move.
+#[unsafe(no_mangle)]
+pub extern "C" fn almost_raft_config_add_peer_at(
+    config: *mut almost_raft_config,
+    id: *const c_char,
+    id_len: usize,
+    address: *const c_char,
+    address_len: usize,
+) -> almost_raft_result {
+    guard(|| {
+        let config = non_null_mut(config, "config")?;
+        let id = id_arg(id, id_len, "peer id")?.to_owned();
+        let address = str_arg(address, address_len, "peer address")?.to_owned();
+        config.addresses.retain(|(known, _)| *known != id);
+        config.addresses.push((id, address));
         Ok(())
     })
 }

@@ -44,7 +44,8 @@ pub type almost_raft_leader_fn = Option<
 /// Frees what `userdata` points to: called exactly once, after the last callback.
 pub type almost_raft_free_fn = Option<extern "C" fn(userdata: *mut c_void)>;
 
-/// How the node calls back. `send` is required; `leader_changed` and `free_userdata` may be
+/// How the node calls back. `send` is required unless the node runs on the built-in UDP
+/// transport (almost_raft_config_set_listen); `leader_changed` and `free_userdata` may be
 /// NULL. Callbacks run on a library thread, one at a time, never concurrently for one node.
 #[repr(C)]
 pub struct almost_raft_callbacks {
@@ -107,7 +108,7 @@ pub extern "C" fn almost_raft_node_new(
     guard(move || {
         let config = non_null(config, "config")?;
         let out = non_null_mut(out, "out")?;
-        if callbacks.0.send.is_none() {
+        if callbacks.0.send.is_none() && !config.uses_udp() {
             return Err(null("callbacks.send"));
         }
         let inner = EmbeddedNode::start(config.builder(), callbacks)?;

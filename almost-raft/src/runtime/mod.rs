@@ -25,7 +25,7 @@ mod driver;
 mod outbox;
 mod shared;
 mod slot;
-mod udp;
+pub(crate) mod udp;
 mod wire;
 
 use std::path::PathBuf;
@@ -219,23 +219,14 @@ impl NodeBuilder {
     pub fn start_udp(mut self) -> Result<NodeHandle, Error> {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| Error::NoRuntime)?;
         let _entered = runtime.enter();
-        let invalid = |field, reason: String| Error::Config(ConfigError { field, reason });
-        let listen = self.listen.take().ok_or_else(|| {
-            invalid(
-                "listen",
-                "the UDP transport needs an address to listen on".into(),
-            )
-        })?;
-        if let Some(peer) = self.peers.iter().find(|p| !self.addresses.contains_key(*p)) {
-            return Err(invalid("peers", format!("peer {peer:?} has no address")));
-        }
-        let socket = udp::bind(&listen)?;
-        let local = socket.local_addr().ok();
-        let book = udp::AddressBook::new(std::mem::take(&mut self.addresses));
-        let transport = udp::UdpTransport {
-            socket: socket.clone(),
-            book,
+        let Some(transport) = self.take_udp()? else {
+            return Err(Error::Config(ConfigError {
+                field: "listen",
+                reason: "the UDP transport needs an address to listen on".into(),
+            }));
         };
+        let socket = transport.socket.clone();
+        let local = socket.local_addr().ok();
         let mut node = self.start_on(&runtime, transport)?;
         let receiver = runtime.spawn(udp::receive(socket, node.shared.clone()));
         node.udp = Some(UdpParts {
@@ -243,6 +234,24 @@ impl NodeBuilder {
             receiver: receiver.abort_handle(),
         });
         Ok(node)
+    }
+
+    /// The built-in UDP transport, bound, when [`NodeBuilder::listen`] was given. Fails when
+    /// it cannot listen, or a peer has no address.
+    pub(crate) fn take_udp(&mut self) -> Result<Option<udp::UdpTransport>, Error> {
+        let Some(listen) = self.listen.take() else {
+            return Ok(None);
+        };
+        if let Some(peer) = self.peers.iter().find(|p| !self.addresses.contains_key(*p)) {
+            return Err(Error::Config(ConfigError {
+                field: "peers",
+                reason: format!("peer {peer:?} has no address"),
+            }));
+        }
+        Ok(Some(udp::UdpTransport {
+            socket: udp::bind(&listen)?,
+            book: udp::AddressBook::new(std::mem::take(&mut self.addresses)),
+        }))
     }
 
     /// Fixes the seed of the node's randomized timeouts (tests); normally drawn at random.
