@@ -39,7 +39,7 @@ struct NativeNode {
 impl NativeNode {
     #[new]
     #[allow(clippy::too_many_arguments)]
-    #[pyo3(signature = (id, peers, election_timeout_ms, heartbeat_interval_ms, message_timeout_ms, min_nodes, max_nodes, pre_vote, check_quorum, state_path, cluster, keys, key_file))]
+    #[pyo3(signature = (id, peers, election_timeout_ms, heartbeat_interval_ms, message_timeout_ms, min_nodes, max_nodes, pre_vote, check_quorum, state_path, cluster, keys, key_file, listen, addresses))]
     fn new(
         py: Python<'_>,
         id: &str,
@@ -55,6 +55,8 @@ impl NativeNode {
         cluster: &str,
         keys: Vec<Vec<u8>>,
         key_file: Option<PathBuf>,
+        listen: Option<String>,
+        addresses: Vec<(String, String)>,
     ) -> PyResult<Self> {
         let config = Config {
             cluster: cluster.to_owned(),
@@ -69,6 +71,11 @@ impl NativeNode {
         let mut builder = NodeBuilder::new(id).peers(peers).config(config).keys(keys);
         if let Some(path) = key_file {
             builder = builder.key_file(path);
+        }
+        if let Some(listen) = listen {
+            builder = addresses
+                .into_iter()
+                .fold(builder.listen(listen), |b, (id, addr)| b.peer_at(id, addr));
         }
         if let Some(path) = state_path {
             builder = builder.state_path(path);

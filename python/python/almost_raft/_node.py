@@ -12,7 +12,7 @@ import threading
 import time
 import weakref
 from types import TracebackType
-from typing import AsyncGenerator, Callable, Iterable, List, Optional, Tuple, Type, Union, cast
+from typing import AsyncGenerator, Callable, Iterable, List, Mapping, Optional, Tuple, Type, Union, cast
 
 from . import _native
 from ._errors import ClosedError, ConfigError, Error
@@ -61,6 +61,11 @@ class Node:
     both callbacks run on that loop instead (scheduled with ``call_soon_threadsafe``), so
     they may use asyncio directly.
 
+    With ``listen="host:port"`` and ``peers`` a mapping of ids to ``"host:port"``, the node
+    runs on the built-in UDP transport instead of ``send`` and :meth:`receive`: the election
+    then runs entirely on the library's threads, whatever the application's threads and the
+    GIL do. Hostnames are looked up again every 30 s and after a failed send.
+
     ``keys`` (bytes, 16 to 64 each; the first signs, every one verifies) or ``key_file`` (hex
     keys, one per line, not readable by every user) give the cluster a keyring: the node then
     sends only signed messages and :meth:`receive` refuses anything unsigned, forged or
@@ -79,9 +84,10 @@ class Node:
     def __init__(
         self,
         id: str,
-        send: SendCallback,
+        send: Optional[SendCallback] = None,
         *,
-        peers: Iterable[str] = (),
+        peers: Union[Iterable[str], Mapping[str, str]] = (),
+        listen: Optional[str] = None,
         on_leader_change: Optional[LeaderCallback] = None,
         election_timeout_ms: int = _native.DEFAULT_ELECTION_TIMEOUT_MS,
         heartbeat_interval_ms: int = _native.DEFAULT_HEARTBEAT_INTERVAL_MS,
@@ -97,15 +103,24 @@ class Node:
         key_file: Union[str, "os.PathLike[str]", None] = None,
     ) -> None:
         _check_type("id", id, str)
-        if not callable(send):
-            raise TypeError(f"send must be callable, not {type(send).__name__}")
+        if listen is not None:
+            _check_type("listen", listen, str)
+            if send is not None:
+                raise TypeError("give send or listen, not both: with listen the node has its own UDP transport")
+            if not isinstance(peers, Mapping):
+                raise TypeError("with listen, peers must map each peer's id to its address, e.g. {'b': 'host:7001'}")
+        elif not callable(send):
+            raise TypeError(f"send must be callable (or give listen for the built-in UDP transport), not {type(send).__name__}")
         if on_leader_change is not None and not callable(on_leader_change):
             raise TypeError(f"on_leader_change must be callable, not {type(on_leader_change).__name__}")
         if isinstance(peers, (str, bytes)):
             raise TypeError("peers must be an iterable of str, not a single string")
+        addresses = [(p, a) for p, a in peers.items()] if isinstance(peers, Mapping) else []
         peer_list = list(peers)
         for peer in peer_list:
             _check_type("each peer", peer, str)
+        for _, address in addresses:
+            _check_type("each peer's address", address, str)
         timeouts = [
             _check_count(name, value, 1)
             for name, value in (
@@ -145,7 +160,7 @@ class Node:
         self._closed = False
         self._native = _native.NativeNode(
             id, peer_list, timeouts[0], timeouts[1], timeouts[2], min_count, max_count, pre_vote, check_quorum, path, cluster,
-            key_list, key_path,
+            key_list, key_path, listen, addresses,
         )
         self._thread = threading.Thread(target=self._run_callbacks, name=f"almost-raft-{id}", daemon=True)
         self._thread.start()
@@ -319,7 +334,8 @@ class Node:
                 continue
             if item[0] == "send":
                 _, to, data = cast(Tuple[str, str, bytes], item)
-                self._call(limit, "send", self._send, to, data)
+                if self._send is not None:  # None on the built-in transport, which sends itself
+                    self._call(limit, "send", self._send, to, data)
             else:
                 _, leader, term = cast(Tuple[str, Optional[str], int], item)
                 self._deliver(limit, LeaderChange(leader, term))
