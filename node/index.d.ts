@@ -112,11 +112,22 @@ export interface NodeOptions {
   id: string
   /**
    * Sends `message` to the peer `to` over your network. Called on the JS thread; must not
-   * throw (a throw is reported, see `onError`), and should not block.
+   * throw (a throw is reported, see `onError`), and should not block. Required unless
+   * `listen` is given.
    */
-  send: (to: string, message: Buffer) => void
-  /** The other voters of the cluster (ids). Default: none (add them later with `addPeer`). */
-  peers?: Array<string>
+  send?: (to: string, message: Buffer) => void
+  /**
+   * The other voters of the cluster: their ids, or with `listen` an object mapping each id
+   * to its address (`{ b: '10.0.0.2:7001' }`). Default: none (add them later with
+   * `addPeer`).
+   */
+  peers?: string[] | Record<string, string>
+  /**
+   * Runs the node on the built-in UDP transport, listening on this address
+   * (`'0.0.0.0:7001'`): no `send`, no `receive`; the election then never waits for the
+   * event loop. Hostnames of peers are looked up again every 30 s and after a failed send.
+   */
+  listen?: string
   /**
    * Called with every change of the leader this node knows, in order, starting with the
    * current state.

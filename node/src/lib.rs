@@ -145,7 +145,7 @@ impl Node {
             id: parsed.id.clone(),
             wake: None,
             referenced: true,
-            send: Some(parsed.send),
+            send: parsed.send,
             on_leader_change: parsed.on_leader_change,
             on_error: parsed.on_error,
             last: None,

@@ -27,6 +27,7 @@ pub(crate) const OPTION_KEYS: &[&str] = &[
     "cluster",
     "keys",
     "keyFile",
+    "listen",
 ];
 
 /// Options of `new Node(options)`. Only `id` and `send` are required; the defaults are those
@@ -36,11 +37,19 @@ pub struct NodeOptions {
     /// This node's id: 1 to 255 bytes of UTF-8, unique in the cluster.
     pub id: String,
     /// Sends `message` to the peer `to` over your network. Called on the JS thread; must not
-    /// throw (a throw is reported, see `onError`), and should not block.
+    /// throw (a throw is reported, see `onError`), and should not block. Required unless
+    /// `listen` is given.
     #[napi(ts_type = "(to: string, message: Buffer) => void")]
-    pub send: (),
-    /// The other voters of the cluster (ids). Default: none (add them later with `addPeer`).
-    pub peers: Option<Vec<String>>,
+    pub send: Option<()>,
+    /// The other voters of the cluster: their ids, or with `listen` an object mapping each id
+    /// to its address (`{ b: '10.0.0.2:7001' }`). Default: none (add them later with
+    /// `addPeer`).
+    #[napi(ts_type = "string[] | Record<string, string>")]
+    pub peers: Option<()>,
+    /// Runs the node on the built-in UDP transport, listening on this address
+    /// (`'0.0.0.0:7001'`): no `send`, no `receive`; the election then never waits for the
+    /// event loop. Hostnames of peers are looked up again every 30 s and after a failed send.
+    pub listen: Option<String>,
     /// Called with every change of the leader this node knows, in order, starting with the
     /// current state.
     #[napi(ts_type = "(change: LeaderChange) => void")]
@@ -178,10 +187,30 @@ pub(crate) fn keys_arg(env: sys::napi_env, v: Value, what: &str) -> Result<Vec<V
     Ok(keys)
 }
 
+/// With `listen`: `{ id: 'host:port', ... }`.
+fn addresses_arg(env: sys::napi_env, v: Value) -> Result<Vec<(String, String)>> {
+    if raw::type_of(env, v)? != sys::ValueType::napi_object || raw::is_array(env, v)? {
+        return Err(throw_type(
+            env,
+            "options.peers",
+            "an object mapping each peer's id to its address (with listen)",
+            v,
+        ));
+    }
+    raw::keys(env, v)?
+        .into_iter()
+        .map(|id| {
+            let addr = raw::get(env, v, &id)?;
+            let addr = string_arg(env, addr, &format!("options.peers.{id}"))?;
+            Ok((id, addr))
+        })
+        .collect()
+}
+
 pub(crate) struct Parsed {
     pub(crate) builder: NodeBuilder,
     pub(crate) id: String,
-    pub(crate) send: JsRef,
+    pub(crate) send: Option<JsRef>,
     pub(crate) on_leader_change: Option<JsRef>,
     pub(crate) on_error: Option<JsRef>,
 }
@@ -210,8 +239,25 @@ pub(crate) fn parse_options(env: sys::napi_env, options: Value) -> Result<Parsed
     }
     let id_value = raw::get(env, options, "id")?;
     let id = string_arg(env, id_value, "options.id")?;
-    let send_value = raw::get(env, options, "send")?;
-    let send = function_arg(env, send_value, "options.send")?;
+    let listen = match prop(env, options, "listen", false)? {
+        Some(v) => Some(string_arg(env, v, "options.listen")?),
+        None => None,
+    };
+    let send = match (prop(env, options, "send", false)?, &listen) {
+        (Some(_), Some(_)) => {
+            return Err(throw_config(
+                env,
+                "send",
+                "give send or listen, not both: with listen the node has its own UDP transport",
+            ));
+        }
+        (Some(v), None) => Some(function_arg(env, v, "options.send")?),
+        (None, Some(_)) => None,
+        (None, None) => {
+            let missing = raw::get(env, options, "send")?;
+            return Err(throw_type(env, "options.send", "of type function", missing));
+        }
+    };
     let on_leader_change = match prop(env, options, "onLeaderChange", true)? {
         Some(v) => Some(function_arg(env, v, "options.onLeaderChange")?),
         None => None,
@@ -221,8 +267,15 @@ pub(crate) fn parse_options(env: sys::napi_env, options: Value) -> Result<Parsed
         None => None,
     };
     let mut builder = NodeBuilder::new(id.as_str());
-    if let Some(v) = prop(env, options, "peers", false)? {
-        builder = builder.peers(peers_arg(env, v)?);
+    match (prop(env, options, "peers", false)?, &listen) {
+        (Some(v), Some(listen)) => {
+            builder = addresses_arg(env, v)?
+                .into_iter()
+                .fold(builder.listen(listen), |b, (id, addr)| b.peer_at(id, addr));
+        }
+        (Some(v), None) => builder = builder.peers(peers_arg(env, v)?),
+        (None, Some(listen)) => builder = builder.listen(listen),
+        (None, None) => {}
     }
     let ms = |key: &str| -> Result<Option<Duration>> {
         match prop(env, options, key, false)? {
