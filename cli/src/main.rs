@@ -16,21 +16,18 @@
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use almost_raft::{Config, NodeBuilder, NodeHandle, Transport};
-use tokio::net::UdpSocket;
+use almost_raft::{Config, NodeBuilder, NodeHandle};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::time::Instant;
 
 struct Args {
     id: String,
-    listen: SocketAddr,
-    peers: BTreeMap<String, SocketAddr>,
+    listen: String,
+    peers: BTreeMap<String, String>,
     state_dir: Option<PathBuf>,
     key_file: Option<PathBuf>,
     config: Config,
@@ -50,22 +47,13 @@ fn parse() -> Result<Args, String> {
         };
         match flag.as_str() {
             "--id" => id = Some(value()?),
-            "--listen" => {
-                listen = Some(
-                    value()?
-                        .parse::<SocketAddr>()
-                        .map_err(|e| format!("--listen: {e}"))?,
-                )
-            }
+            "--listen" => listen = Some(value()?),
             "--peer" => {
                 let spec = value()?;
                 let (peer, addr) = spec
                     .split_once('@')
                     .ok_or(format!("--peer {spec}: expected ID@HOST:PORT"))?;
-                peers.insert(
-                    peer.to_owned(),
-                    addr.parse().map_err(|e| format!("--peer {spec}: {e}"))?,
-                );
+                peers.insert(peer.to_owned(), addr.to_owned());
             }
             "--state-dir" => state_dir = Some(PathBuf::from(value()?)),
             "--key-file" => key_file = Some(PathBuf::from(value()?)),
@@ -86,21 +74,6 @@ fn parse() -> Result<Args, String> {
         key_file,
         config,
     })
-}
-
-struct Udp {
-    socket: Arc<UdpSocket>,
-    peers: Arc<BTreeMap<String, SocketAddr>>,
-}
-
-impl Transport for Udp {
-    async fn send(&self, to: &str, message: Vec<u8>) -> io::Result<()> {
-        let addr = self
-            .peers
-            .get(to)
-            .ok_or_else(|| io::Error::other(format!("no address for {to}")))?;
-        self.socket.send_to(&message, addr).await.map(|_| ())
-    }
 }
 
 fn json_string(s: &str) -> String {
@@ -174,13 +147,6 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let socket = match UdpSocket::bind(args.listen).await {
-        Ok(s) => Arc::new(s),
-        Err(e) => {
-            eprintln!("almost-raft-node: cannot listen on {}: {e}", args.listen);
-            return ExitCode::FAILURE;
-        }
-    };
     let (mut term_signal, mut int_signal) = match (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
@@ -192,38 +158,33 @@ async fn main() -> ExitCode {
         }
     };
     let wait = 2 * args.config.election_timeout;
+    // The built-in UDP transport: it listens, finds the peers (also by hostname) and receives.
     let mut builder = NodeBuilder::new(args.id.as_str())
-        .peers(args.peers.keys().cloned())
-        .config(args.config);
+        .config(args.config)
+        .listen(args.listen.as_str());
+    for (peer, addr) in &args.peers {
+        builder = builder.peer_at(peer.as_str(), addr.as_str());
+    }
     if let Some(dir) = &args.state_dir {
         builder = builder.state_path(dir.join(format!("{}.state", args.id)));
     }
     if let Some(path) = &args.key_file {
         builder = builder.key_file(path);
     }
-    let node = match builder.start(Udp {
-        socket: socket.clone(),
-        peers: Arc::new(args.peers),
-    }) {
+    let node = match builder.start_udp() {
         Ok(node) => node,
         Err(e) => {
             eprintln!("almost-raft-node: {e}");
             return ExitCode::FAILURE;
         }
     };
-    // One task owns the node and receives for it, so that shutdown() can consume the handle.
+    // One task owns the node, so that shutdown() can consume the handle.
     let id = args.id.as_str();
     let mut changes = node.leader_changes();
-    let mut buf = vec![0; 2048];
     // Once signalled: until when to wait for the handover, and whether it started.
     let (mut stop_by, mut handed_over): (Option<Instant>, bool) = (None, false);
     loop {
         tokio::select! {
-            received = socket.recv_from(&mut buf) => {
-                if let Ok((n, _)) = received {
-                    let _ = node.receive(&buf[..n]); // malformed or foreign bytes are refused
-                }
-            }
             change = changes.next() => {
                 let Some(change) = change else { break };
                 print_line(id, change.term, change.leader.as_deref(), "");
