@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """One election, four languages: a Rust node (almost-raft-node), a C node
 (examples/c/udp_node.c), a Python node (python/examples/udp_node.py) and a Node.js node
-(node/examples/udp_node.js) over UDP on loopback. They must elect one leader known by all;
-killing the leader's process must give a new leader, in a higher term, known by the three
-others. Run by `make test` after the binaries and packages are built."""
+(node/examples/udp_node.js) over UDP on loopback (the Rust node on the built-in transport,
+the others on their own sockets). They must elect one leader known by all; killing the
+leader's process must give a new leader, in a higher term, known by the three others. Then
+the same again with every message signed under one key file, which every language reads.
+Run by `make test` after the binaries and packages are built."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from typing import Dict, List, Optional, Tuple
@@ -21,9 +24,9 @@ GUARD = 30.0  # seconds: a hang guard, not a timing assertion
 BASE_PORT = 7460
 
 
-def commands() -> Dict[str, List[str]]:
+def commands(base_port: int, key_file: Optional[str]) -> Dict[str, List[str]]:
     names = ["rust", "c", "python", "js"]
-    addr = {n: f"127.0.0.1:{BASE_PORT + i}" for i, n in enumerate(names)}
+    addr = {n: f"127.0.0.1:{base_port + i}" for i, n in enumerate(names)}
 
     def peers(me: str) -> List[str]:
         return [f"{n}@{addr[n]}" for n in names if n != me]
@@ -31,7 +34,8 @@ def commands() -> Dict[str, List[str]]:
     python = os.path.join(ROOT, "target", "py-venv", "bin", "python")
     return {
         "rust": [os.path.join(ROOT, "target", "debug", "almost-raft-node"), "--id", "rust", "--listen", addr["rust"]]
-        + [arg for p in peers("rust") for arg in ("--peer", p)],
+        + [arg for p in peers("rust") for arg in ("--peer", p)]
+        + (["--key-file", key_file] if key_file else []),
         "c": [os.path.join(ROOT, "target", "udp_node"), "c", addr["c"], *peers("c")],
         "python": [python, os.path.join(ROOT, "python", "examples", "udp_node.py"), "python", addr["python"], *peers("python")],
         "js": ["node", os.path.join(ROOT, "node", "examples", "udp_node.js"), "js", addr["js"], *peers("js")],
@@ -70,11 +74,26 @@ class Watch:
 
 
 def main() -> int:
+    with tempfile.TemporaryDirectory() as tmp:
+        key_file = os.path.join(tmp, "key")
+        with open(os.open(key_file, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
+            f.write(b"almost-raft test key, not secret".hex() + "\n")  # docs/wire.md's test key
+        for label, base_port, key in (("plain", BASE_PORT, None), ("signed", BASE_PORT + 10, key_file)):
+            print(f"-- {label}")
+            if run(base_port, key) != 0:
+                return 1
+    return 0
+
+
+def run(base_port: int, key_file: Optional[str]) -> int:
     procs: Dict[str, "subprocess.Popen[str]"] = {}
     watch = Watch()
+    env = dict(os.environ)
+    if key_file:
+        env["ALMOST_RAFT_KEY_FILE"] = key_file
     try:
-        for name, cmd in commands().items():
-            procs[name] = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, cwd=ROOT)
+        for name, cmd in commands(base_port, key_file).items():
+            procs[name] = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, cwd=ROOT, env=env)
             threading.Thread(target=watch.read, args=(name, procs[name]), daemon=True).start()
         names = list(procs)
         first = watch.agreed(names, 0)

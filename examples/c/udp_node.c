@@ -6,6 +6,8 @@
  *   udp_node a 127.0.0.1:7001 b@127.0.0.1:7002 c@127.0.0.1:7003
  *   udp_node b 127.0.0.1:7002 a@127.0.0.1:7001 c@127.0.0.1:7003
  *   udp_node c 127.0.0.1:7003 a@127.0.0.1:7001 b@127.0.0.1:7002
+ * With ALMOST_RAFT_KEY_FILE naming a key file (hex keys, one per line, readable by its owner
+ * only), every message is signed and unsigned or forged ones are refused.
  * Each prints the leader it knows, with the term, as JSON lines. Stop one with SIGTERM or
  * Ctrl-C (SIGINT): a leader hands over, prints {"term": T, "leader": "<id>", "event": "handover"},
  * and keeps running until it hears the new leader (at most HANDOVER_WAIT_MS; a second signal
@@ -153,6 +155,11 @@ int main(int argc, char **argv) {
     almost_raft_config_set_election_timeout_ms(config, 150);
     almost_raft_config_set_heartbeat_interval_ms(config, 50);
     almost_raft_config_set_min_nodes(config, (size_t)a.peer_count + 1);
+    if (getenv("ALMOST_RAFT_KEY_FILE") != NULL) {
+        const char *key_file = getenv("ALMOST_RAFT_KEY_FILE");
+        if ((rc = almost_raft_config_set_key_file(config, key_file, strlen(key_file))) != ALMOST_RAFT_OK)
+            return fail("key file", rc);
+    }
     callbacks.userdata = &a;
     callbacks.send = on_send;
     callbacks.leader_changed = on_leader;

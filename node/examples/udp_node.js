@@ -7,6 +7,8 @@
 //   node udp_node.js a 127.0.0.1:7001 b@127.0.0.1:7002 c@127.0.0.1:7003
 //   node udp_node.js b 127.0.0.1:7002 a@127.0.0.1:7001 c@127.0.0.1:7003
 //   node udp_node.js c 127.0.0.1:7003 a@127.0.0.1:7001 b@127.0.0.1:7002
+// With ALMOST_RAFT_KEY_FILE naming a key file (hex keys, one per line, readable by its owner
+// only), every message is signed and unsigned or forged ones are refused.
 // Each prints a JSON line per leader change, e.g. {"term": 1, "leader": "b"}. Stop one with
 // Ctrl-C or SIGTERM: a leader hands leadership over, prints
 // {"term": 1, "leader": "b", "handover": "c"}, and exits once it has seen the new leader (or
@@ -56,6 +58,7 @@ async function main() {
     id,
     peers: [...peers.keys()],
     minNodes: peers.size + 1, // wait for the whole cluster before the first election
+    ...(process.env.ALMOST_RAFT_KEY_FILE ? { keyFile: process.env.ALMOST_RAFT_KEY_FILE } : {}),
     electionTimeoutMs: ELECTION_TIMEOUT_MS, // a fast LAN: 150 ms / 50 ms
     heartbeatIntervalMs: 50,
     // Called on the JS thread: hand the datagram to the socket and return.

@@ -8,6 +8,9 @@ e.g. in three terminals:
     python udp_node.py b 127.0.0.1:7002 a@127.0.0.1:7001 c@127.0.0.1:7003
     python udp_node.py c 127.0.0.1:7003 a@127.0.0.1:7001 b@127.0.0.1:7002
 
+With ALMOST_RAFT_KEY_FILE naming a key file (hex keys, one per line, readable by its owner
+only), every message is signed and unsigned or forged ones are refused.
+
 Each prints every leader change as a JSON line. Ctrl-C or SIGTERM stops a node; a leader
 first hands over, prints {"term": T, "leader": <itself>, "handover": <peer>}, and waits (up to
 four election timeouts) to see the new leader before it exits.
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import sys
 from typing import Dict, Optional, Tuple
@@ -103,7 +107,7 @@ async def main(argv: list[str]) -> None:
 
     node = almost_raft.Node(
         me, send, peers=list(peers), election_timeout_ms=ELECTION_TIMEOUT_MS, heartbeat_interval_ms=50,
-        min_nodes=len(peers) + 1,
+        min_nodes=len(peers) + 1, key_file=os.environ.get("ALMOST_RAFT_KEY_FILE"),
     )
     receiver.node = node
     stop = asyncio.Event()

@@ -29,6 +29,6 @@ for test in test_bad_input test_cluster test_stopped test_worker_threads test_ud
   echo "== $test (ASan+UBSan)"
   ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 "$out/$test-asan"
   echo "== $test (valgrind)"
-  valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite "$out/$test-shared"
+  valgrind -q --error-exitcode=99 --suppressions="$(dirname "$0")/valgrind.supp" --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite "$out/$test-shared"
 done
 echo "C tests: all passed"
