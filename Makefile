@@ -73,16 +73,18 @@ four-languages:
 	python3 tests/four_languages.py
 
 ## Chaos on five network namespaces with real node processes (needs root):
-## make chaos DURATION=1200
+## make chaos DURATION=1200 [HOSTILE=1] (HOSTILE: signed messages and an attacker on the network)
 DURATION ?= 1200
 chaos:
 	$(CARGO) build -q --release -p almost-raft-cli
-	python3 chaos/chaos.py --duration $(DURATION) --binary target/release/almost-raft-node
+	python3 chaos/chaos.py --duration $(DURATION) --binary target/release/almost-raft-node $(if $(HOSTILE),--hostile,)
 
-## The short chaos run of `make test` (about a minute).
+## The short chaos runs of `make test` (about a minute and a half): plain, then signed with an
+## attacker on the network (replays, a dead leader's heartbeats, unsigned, tampered, forged).
 chaos-short:
 	$(CARGO) build -q -p almost-raft-cli
 	python3 chaos/chaos.py --duration 60 --binary target/debug/almost-raft-node
+	python3 chaos/chaos.py --duration 30 --hostile --binary target/debug/almost-raft-node
 
 ## The benchmark suite (not part of `make test`): writes bench/RESULTS.md and bench/failover.svg.
 bench:

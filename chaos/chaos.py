@@ -12,7 +12,13 @@ restarts. A checker reads every node's events and checks:
   it) is a handover: the leader prints {"event": "handover", "to": X} and exits with 0, and
   the next term's leader is X.
 
-Usage (as root): chaos.py --duration SECONDS [--binary PATH] [--seed N]. Prints the counts and
+With --hostile, every node signs its messages under one key file, and an attacker in a sixth
+namespace on the same bridge sends, all along: exact replays of captured messages, the
+captured heartbeats of every leader killed (for as long as it is down), unsigned copies,
+tampered copies and forgeries (chaos/hostile.py). The same checks must hold: in particular a
+dead leader's replayed heartbeats must not keep the cluster from electing within the bound.
+
+Usage (as root): chaos.py --duration SECONDS [--binary PATH] [--seed N] [--hostile]. Prints the counts and
 exits non-zero on any violation. Everything it creates is removed afterwards, even on failure.
 """
 
@@ -31,7 +37,7 @@ import sys
 import tempfile
 import threading
 import time
-from typing import Dict, List, Optional, Set, Tuple
+from typing import Deque, Dict, List, Optional, Set, Tuple
 
 NODES = 5
 PORT = 7000
@@ -63,10 +69,103 @@ def ensure_tools() -> None:
             subprocess.run(["apt-get", "install", "-y", "-qq", *missing], check=True)
 
 
+EVIL = f"{PREFIX}-evil"
+EVIL_IP = "10.77.0.200"
+
+
 def teardown() -> None:
     for i in range(NODES):
         sh("ip", "netns", "del", ns(i), check=False)
+    sh("ip", "netns", "del", EVIL, check=False)
     sh("ip", "netns", "del", f"{PREFIX}-hub", check=False)
+
+
+def setup_attacker() -> None:
+    """A sixth namespace on the bridge, with no node in it: the attacker's."""
+    hub = f"{PREFIX}-hub"
+    sh("ip", "netns", "add", EVIL)
+    sh("ip", "link", "add", f"{PREFIX}ve", "type", "veth", "peer", "name", f"{PREFIX}pe")
+    sh("ip", "link", "set", f"{PREFIX}ve", "netns", EVIL)
+    sh("ip", "link", "set", f"{PREFIX}pe", "netns", hub)
+    sh("ip", "-n", hub, "link", "set", f"{PREFIX}pe", "master", "br0", "up")
+    sh("ip", "-n", EVIL, "addr", "add", f"{EVIL_IP}/24", "dev", f"{PREFIX}ve")
+    sh("ip", "-n", EVIL, "link", "set", f"{PREFIX}ve", "up")
+
+
+class Attacker:
+    """Captures the cluster's datagrams on the bridge and sends hostile ones from the
+    attacker's namespace, every 10 ms, until stopped."""
+
+    def __init__(self, rng: random.Random) -> None:
+        here = os.path.dirname(os.path.abspath(__file__))
+        script = os.path.join(here, "hostile.py")
+        self.capture = subprocess.Popen(["ip", "netns", "exec", f"{PREFIX}-hub", sys.executable, script, "capture", str(PORT)],
+                                        stdout=subprocess.PIPE, text=True)
+        self.inject = subprocess.Popen(["ip", "netns", "exec", EVIL, sys.executable, script, "inject", str(PORT)],
+                                       stdin=subprocess.PIPE, text=True)
+        self.rng = rng
+        self.lock = threading.Lock()
+        self.recent: Deque[Tuple[str, str, bytes]] = collections.deque(maxlen=500)
+        self.heartbeats: Dict[str, Deque[Tuple[str, bytes]]] = collections.defaultdict(lambda: collections.deque(maxlen=50))
+        self.dead: Set[str] = set()  # IPs of killed nodes, whose heartbeats are replayed
+        self.sent: collections.Counter[str] = collections.Counter()
+        self.running = True
+        threading.Thread(target=self._read, daemon=True).start()
+        threading.Thread(target=self._attack, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.capture.stdout is not None
+        for line in self.capture.stdout:
+            src, dst, payload = line.split()
+            data = bytes.fromhex(payload)
+            with self.lock:
+                self.recent.append((src, dst, data))
+                if len(data) > 1 and data[1] == 5:  # a heartbeat
+                    self.heartbeats[src].append((dst, data))
+
+    def _send(self, kind: str, dst: str, data: bytes) -> None:
+        assert self.inject.stdin is not None
+        self.inject.stdin.write(f"{dst} {data.hex()}\n")
+        self.sent[kind] += 1
+
+    def _attack(self) -> None:
+        while self.running:
+            with self.lock:
+                recent = list(self.recent)
+                dead = [hb for ip in self.dead for hb in self.heartbeats.get(ip, ())]
+            try:
+                for dst, data in dead[-8:]:
+                    self._send("dead leader's heartbeat", dst, data)
+                if recent:
+                    _, dst, data = self.rng.choice(recent)
+                    self._send("replay", dst, data)
+                    if data[:1] == b"\x02" and len(data) > 51:  # unsigned: version 1, no seq, no tag
+                        self._send("unsigned", dst, b"\x01" + data[1:11] + data[19:-32])
+                    tampered = bytearray(data)
+                    tampered[self.rng.randrange(1, len(tampered))] ^= 1 << self.rng.randrange(8)
+                    self._send("tampered", dst, bytes(tampered))
+                    forged = data[:-32] + bytes(self.rng.randrange(256) for _ in range(32))
+                    self._send("forged", dst, forged)
+                assert self.inject.stdin is not None
+                self.inject.stdin.flush()
+            except (BrokenPipeError, ValueError):
+                return
+            time.sleep(0.01)
+
+    def killed(self, ip: str) -> None:
+        with self.lock:
+            self.dead.add(ip)
+
+    def restarted(self, ip: str) -> None:
+        with self.lock:
+            self.dead.discard(ip)
+
+    def stop(self) -> None:
+        self.running = False
+        for proc in (self.capture, self.inject):
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
 
 
 def setup() -> None:
@@ -93,9 +192,10 @@ def nft(i: int, rule: str) -> None:
 
 
 class Cluster:
-    def __init__(self, binary: str, state_dir: str) -> None:
+    def __init__(self, binary: str, state_dir: str, key_file: Optional[str] = None) -> None:
         self.binary = binary
         self.state_dir = state_dir
+        self.key_file = key_file
         self.procs: Dict[int, subprocess.Popen[str]] = {}
         self.paused: Set[int] = set()
         self.lock = threading.Lock()
@@ -115,6 +215,8 @@ class Cluster:
         # almost-raft-node takes --peer VALUE; split the '=' form.
         for p in peers:
             cmd += p.split("=", 1)
+        if self.key_file:
+            cmd += ["--key-file", self.key_file]
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
         self.procs[i] = proc
         self.readers[proc] = threading.Thread(target=self._read, args=(i, proc), daemon=True)
@@ -182,17 +284,22 @@ class Cluster:
             if led != {target}:
                 self.violations.append(f"handed over to {target} in term {term}, yet term {term + 1} was led by {led}")
 
-    def agreed(self) -> Optional[Tuple[int, str]]:
-        values = [self.latest.get(i) for i in range(NODES)]
+    def agreed(self, among: Optional[List[int]] = None) -> Optional[Tuple[int, str]]:
+        values = [self.latest.get(i) for i in (range(NODES) if among is None else among)]
         first = values[0]
         if first is None or first[1] is None:
             return None
         return (first[0], first[1]) if all(v == first for v in values) else None
 
-    def wait_agreed(self, timeout: float) -> Optional[float]:
+    def wait_agreed(self, timeout: float, among: Optional[List[int]] = None, after: int = -1) -> Optional[float]:
         start = time.monotonic()
+
+        def done() -> bool:
+            agreed = self.agreed(among)
+            return agreed is not None and agreed[0] > after
+
         with self.lock:
-            ok = self.changed.wait_for(lambda: self.agreed() is not None, timeout)
+            ok = self.changed.wait_for(done, timeout)
         return time.monotonic() - start if ok else None
 
     def stop_all(self) -> None:
@@ -208,6 +315,7 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=60)
     parser.add_argument("--binary", default=os.path.join(os.path.dirname(__file__), "..", "target", "debug", "almost-raft-node"))
     parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--hostile", action="store_true", help="signed messages, and an attacker on the network")
     args = parser.parse_args()
     if os.geteuid() != 0:
         print("chaos.py needs root (network namespaces)", file=sys.stderr)
@@ -219,7 +327,16 @@ def main() -> int:
     atexit.register(shutil.rmtree, state_dir, True)
     atexit.register(teardown)
     setup()
-    cluster = Cluster(os.path.abspath(args.binary), state_dir)
+    key_file = None
+    attacker: Optional[Attacker] = None
+    if args.hostile:
+        setup_attacker()
+        key_file = os.path.join(state_dir, "cluster.key")
+        with open(os.open(key_file, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
+            f.write(bytes(rng.randrange(256) for _ in range(32)).hex() + "\n")
+        attacker = Attacker(rng)
+        atexit.register(attacker.stop)
+    cluster = Cluster(os.path.abspath(args.binary), state_dir, key_file)
     atexit.register(cluster.stop_all)
     for i in range(NODES):
         cluster.start(i)
@@ -230,6 +347,7 @@ def main() -> int:
         cluster.violations.append("no leader agreed by all after start")
     end = time.monotonic() + args.duration
     handovers = 0
+    failovers_under_replay = 0
     first = True
     while time.monotonic() < end and not cluster.violations:
         kind = "graceful" if first else rng.choice(["loss", "partition", "one-way", "kill", "pause", "graceful"])
@@ -256,8 +374,18 @@ def main() -> int:
             time.sleep(hold)
         elif kind == "kill":
             cluster.kill(victim)
+            if attacker is not None:
+                attacker.killed(ip_of(victim))
+                if leader is not None and victim == int(leader[1][1:]):
+                    # Its heartbeats are being replayed: the others must elect all the same.
+                    others = [i for i in range(NODES) if i != victim]
+                    if cluster.wait_agreed(LIVENESS, others, leader[0]) is None:
+                        cluster.violations.append(f"the leader n{victim} was killed and its heartbeats replayed: no new leader within {LIVENESS:.1f} s")
+                    failovers_under_replay += 1
             time.sleep(hold)
             cluster.start(victim)
+            if attacker is not None:
+                attacker.restarted(ip_of(victim))
         elif kind == "pause":
             cluster.signal(victim, signal.SIGSTOP)
             time.sleep(max(hold, 2 * MAX_ELECTION))
@@ -286,6 +414,10 @@ def main() -> int:
         cluster.violations.append("no SIGTERM reached a leader: the handover was not checked")
     if heal_times:
         print(f"time to a leader known by all after healing: median {sorted(heal_times)[len(heal_times) // 2] * 1000:.0f} ms, longest {max(heal_times) * 1000:.0f} ms")
+    if attacker is not None:
+        attacker.stop()
+        print(f"hostile datagrams sent: {sum(attacker.sent.values())} ({', '.join(f'{k} {v}' for k, v in sorted(attacker.sent.items()))})")
+        print(f"leaders killed while their heartbeats were replayed: {failovers_under_replay}, each replaced within {LIVENESS:.1f} s")
     print(f"violations: {len(cluster.violations)}")
     for v in cluster.violations:
         print(f"  VIOLATION: {v}")
