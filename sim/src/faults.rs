@@ -7,8 +7,9 @@ use std::time::Duration;
 use rand::RngExt;
 
 use crate::checker::Check;
+use crate::schedule::Action;
 use crate::trace::Entry;
-use crate::{Action, Phase, Simulation};
+use crate::{Phase, Simulation};
 
 /// The faults the chaos phase injects; each seed's swarm (see `swarm`) allows a subset.
 #[derive(Clone, Copy)]

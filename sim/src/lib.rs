@@ -16,8 +16,10 @@ mod config;
 mod faults;
 pub mod fuzzing;
 mod hostile;
+mod lifecycle;
 mod liveness;
 mod network;
+mod schedule;
 mod storage_faults;
 mod swarm;
 mod trace;
@@ -42,6 +44,7 @@ use swarm::Swarm;
 
 pub use config::{SimConfig, SimReport, Violation};
 pub use network::Delay;
+use schedule::{Action, Scheduled};
 use trace::{Entry, Fnv};
 
 /// Runs one seed. `Err` is the first broken invariant.
@@ -56,58 +59,6 @@ pub fn run_traced(
     trace: &mut dyn FnMut(&str),
 ) -> Result<SimReport, Box<Violation>> {
     Simulation::new(seed, config, Some(trace)).run()
-}
-
-enum Action {
-    Deliver {
-        from: usize,
-        to: usize,
-        bytes: Vec<u8>,
-    },
-    Timer {
-        node: usize,
-        generation: u64,
-    },
-    Crash(usize),
-    Restart(usize),
-    Pause(usize),
-    Resume(usize),
-    Mend(Vec<(usize, usize)>),
-    Release((usize, usize)),
-    Nemesis,
-    Hostile,
-    SaveDone {
-        node: usize,
-        life: u64,
-    },
-    DetachedSave {
-        node: usize,
-        state: HardState,
-    },
-    Heal,
-}
-
-struct Scheduled {
-    at: Duration,
-    seq: u64,
-    action: Action,
-}
-
-impl PartialEq for Scheduled {
-    fn eq(&self, other: &Self) -> bool {
-        (self.at, self.seq) == (other.at, other.seq)
-    }
-}
-impl Eq for Scheduled {}
-impl PartialOrd for Scheduled {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Scheduled {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        (self.at, self.seq).cmp(&(other.at, other.seq))
-    }
 }
 
 struct SimNode {
@@ -375,91 +326,6 @@ impl<'t> Simulation<'t> {
                 self.checker.stopped_reports_no_leader(i, machine)?;
             }
         }
-        Ok(())
-    }
-
-    /// Starts (or restarts) a node from what it saved.
-    fn start(&mut self, node: usize) -> Check {
-        if self.nodes[node]
-            .machine
-            .as_ref()
-            .is_some_and(|m| !m.is_stopped())
-        {
-            return Ok(());
-        }
-        self.checker.on_start(node);
-        let durable = self.nodes[node].durable.clone();
-        self.checker.on_restart(node, &durable)?;
-        let local = self.nodes[node].clock.local(self.now);
-        let seed = self.rng.random::<u64>();
-        let mut machine = Machine::new(
-            self.nodes[node].id.clone(),
-            self.config.machine_config(),
-            durable.clone(),
-            seed,
-            local,
-        )
-        .map_err(|e| format!("could not start {}: {e}", self.nodes[node].id))?;
-        for bug in &self.config.bugs {
-            machine.inject_bug(*bug);
-        }
-        for peer in self.nodes.iter().filter(|n| n.id != self.nodes[node].id) {
-            machine
-                .add_peer(local, &peer.id)
-                .map_err(|e| format!("could not add peer {}: {e}", peer.id))?;
-        }
-        self.record(Entry::Restart {
-            node,
-            term: durable.term,
-        });
-        let n = &mut self.nodes[node];
-        n.machine = Some(machine);
-        n.paused = false;
-        n.inbox.clear();
-        n.scheduled = None;
-        n.life += 1;
-        n.saving = None;
-        self.reschedule(node);
-        Ok(())
-    }
-
-    fn crash(&mut self, node: usize, point: &'static str) {
-        let n = &mut self.nodes[node];
-        if n.machine.take().is_none() {
-            return;
-        }
-        if let Some(save) = n.saving.take() {
-            self.abandon_save(node, save);
-        }
-        let n = &mut self.nodes[node];
-        n.inbox.clear();
-        n.scheduled = None;
-        n.paused = false;
-        self.report.crashes += 1;
-        self.record(Entry::Crash { node, point });
-        self.schedule_restart(node);
-    }
-
-    fn schedule_restart(&mut self, node: usize) {
-        if self.phase == Phase::Chaos {
-            let down_for = self
-                .max_election_timeout()
-                .mul_f64(self.rng.random_range(0.0..3.0));
-            self.schedule(down_for, Action::Restart(node));
-        }
-    }
-
-    fn resume(&mut self, node: usize) -> Check {
-        if !self.nodes[node].paused {
-            return Ok(());
-        }
-        self.nodes[node].paused = false;
-        self.record(Entry::Resume { node });
-        for (from, bytes) in std::mem::take(&mut self.nodes[node].inbox) {
-            self.deliver(from, node, bytes)?;
-        }
-        self.nodes[node].scheduled = None;
-        self.reschedule(node);
         Ok(())
     }
 

@@ -9,8 +9,9 @@ use almost_raft_core::message::Envelope;
 use almost_raft_core::storage::HardState;
 
 use crate::checker::Check;
+use crate::schedule::Action;
 use crate::trace::Entry;
-use crate::{Action, PendingSave, Phase, Simulation};
+use crate::{PendingSave, Phase, Simulation};
 
 impl Simulation<'_> {
     /// A crash struck with a save in flight. A real driver holds the state file's lock until
