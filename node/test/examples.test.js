@@ -7,21 +7,9 @@ const dgram = require('node:dgram');
 const fs = require('node:fs');
 const path = require('node:path');
 const { spawn, execFileSync } = require('node:child_process');
-const { waitFor } = require('./helpers');
+const { waitFor, freePorts } = require('./helpers');
 
 const root = path.join(__dirname, '..');
-
-async function freePorts(n) {
-  const sockets = await Promise.all(
-    Array.from({ length: n }, () => new Promise((resolve) => {
-      const s = dgram.createSocket('udp4');
-      s.bind(0, '127.0.0.1', () => resolve(s));
-    })),
-  );
-  const ports = sockets.map((s) => s.address().port);
-  await Promise.all(sockets.map((s) => new Promise((resolve) => s.close(resolve))));
-  return ports;
-}
 
 function start(id, ports, ids) {
   const me = ids.indexOf(id);

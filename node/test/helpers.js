@@ -1,5 +1,6 @@
 'use strict';
 // Shared helpers of the tests: an in-process network and polling.
+const dgram = require('node:dgram');
 const { Node } = require('..');
 
 /** Fast timeouts so that elections take a few hundred milliseconds. */
@@ -67,8 +68,21 @@ async function agreedLeader(nodes, what = 'one leader agreed by all', want = nul
   }, what);
 }
 
+/** Free UDP ports on 127.0.0.1 (bound to port 0, then released for the nodes). */
+async function freePorts(n) {
+  const sockets = await Promise.all(
+    Array.from({ length: n }, () => new Promise((resolve) => {
+      const s = dgram.createSocket('udp4');
+      s.bind(0, '127.0.0.1', () => resolve(s));
+    })),
+  );
+  const ports = sockets.map((s) => s.address().port);
+  await Promise.all(sockets.map((s) => new Promise((resolve) => s.close(resolve))));
+  return ports;
+}
+
 async function closeAll(net) {
   await Promise.all([...net.nodes.values()].map((n) => n.close()));
 }
 
-module.exports = { FAST, cluster, sleep, waitFor, agreedLeader, closeAll, Node };
+module.exports = { FAST, cluster, sleep, waitFor, agreedLeader, closeAll, freePorts, Node };

@@ -4,23 +4,11 @@
 // it closes, the two others agree on a higher term. Waits are on leader changes.
 const { test } = require('node:test');
 const assert = require('node:assert/strict');
-const dgram = require('node:dgram');
 const { Node } = require('..');
+const { freePorts } = require('./helpers');
 
 const KEY = Buffer.from('almost-raft test key, not secret');
 const T = 150;
-
-async function freePorts(n) {
-  const sockets = await Promise.all(
-    Array.from({ length: n }, () => new Promise((resolve) => {
-      const s = dgram.createSocket('udp4');
-      s.bind(0, '127.0.0.1', () => resolve(s));
-    })),
-  );
-  const ports = sockets.map((s) => s.address().port);
-  await Promise.all(sockets.map((s) => new Promise((resolve) => s.close(resolve))));
-  return ports;
-}
 
 test('three nodes on the built-in transport elect, survive a blocked event loop, replace a closed leader', async () => {
   const ids = ['a', 'b', 'c'];

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 from typing import Callable, Dict, Iterable, Iterator, List, Optional
 
@@ -97,3 +98,14 @@ def cluster() -> Iterator[Cluster]:
     c = Cluster(3)
     yield c
     c.close()
+
+
+def free_ports(n: int) -> List[int]:
+    """Free UDP ports on 127.0.0.1 (bound to port 0, then released for the nodes)."""
+    sockets = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(n)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports

@@ -15,20 +15,10 @@ from typing import Any, Callable, Dict, List, Optional, TypeVar
 
 import pytest
 
-from .conftest import GUARD
+from .conftest import GUARD, free_ports
 
 EXAMPLE = pathlib.Path(__file__).resolve().parents[1] / "examples" / "udp_node.py"
 T = TypeVar("T")
-
-
-def free_ports(n: int) -> List[int]:
-    sockets = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(n)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
 
 
 class Proc:

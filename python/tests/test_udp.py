@@ -14,20 +14,10 @@ import pytest
 import almost_raft
 from almost_raft import LeaderChange, Node
 
-from .conftest import GUARD
+from .conftest import GUARD, free_ports
 
 KEY = b"almost-raft test key, not secret"
 T_MS = 150
-
-
-def free_ports(n: int) -> List[int]:
-    sockets = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(n)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
 
 
 def test_three_nodes_on_the_built_in_transport_elect_and_survive_a_busy_interpreter() -> None:
