@@ -183,9 +183,7 @@ impl NodeBuilder {
             ));
         }
         if !self.keys.is_empty() {
-            return Keyring::new(&self.keys)
-                .map(Some)
-                .map_err(|e| invalid("keys", e.to_string()));
+            return wire::keyring_of(&self.keys).map(Some);
         }
         if let Some(path) = &self.key_file {
             return Keyring::from_file(path)

@@ -148,7 +148,7 @@ impl Shared {
                 "this node was started without keys; start it with keys to authenticate".into(),
             ));
         };
-        signer.replace(Keyring::new(keys).map_err(|e| invalid(e.to_string()))?);
+        signer.replace(super::wire::keyring_of(keys)?);
         Ok(())
     }
 

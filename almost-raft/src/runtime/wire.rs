@@ -74,6 +74,16 @@ impl Signer {
     }
 }
 
+/// The keyring of `keys`, or the config error that names `keys` (at start and on rotation).
+pub(crate) fn keyring_of(keys: &[Vec<u8>]) -> Result<Keyring, Error> {
+    Keyring::new(keys).map_err(|e| {
+        Error::Config(crate::config::ConfigError {
+            field: "keys",
+            reason: e.to_string(),
+        })
+    })
+}
+
 /// The last signed message accepted from each sender, as (term, sequence number): a message
 /// must come after it to be accepted.
 #[derive(Default)]

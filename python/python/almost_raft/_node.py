@@ -46,6 +46,16 @@ def _check_count(name: str, value: object, minimum: int) -> int:
     return value
 
 
+def _key_list(keys: Iterable[Union[bytes, bytearray]]) -> List[bytes]:
+    """The keys as a list of bytes; a single key or a wrong type raises TypeError."""
+    if isinstance(keys, (str, bytes, bytearray)):
+        raise TypeError("keys must be an iterable of bytes (one per key), not a single value")
+    key_list = [bytes(k) if isinstance(k, (bytes, bytearray)) else k for k in keys]
+    for key in key_list:
+        _check_type("each key", key, bytes)
+    return key_list
+
+
 class Node:
     """One node of an election.
 
@@ -134,11 +144,7 @@ class Node:
         _check_type("pre_vote", pre_vote, bool)
         _check_type("check_quorum", check_quorum, bool)
         _check_type("cluster", cluster, str)
-        if isinstance(keys, (str, bytes, bytearray)):
-            raise TypeError("keys must be an iterable of bytes (one per key), not a single value")
-        key_list = [bytes(k) if isinstance(k, (bytes, bytearray)) else k for k in keys]
-        for key in key_list:
-            _check_type("each key", key, bytes)
+        key_list = _key_list(keys)
         key_path = None if key_file is None else os.fspath(key_file)
         if key_path is not None:
             _check_type("key_file", key_path, str)
@@ -198,12 +204,7 @@ class Node:
         """Rotates the cluster's keys on this running node (started with ``keys`` or
         ``key_file``): the first signs, every one verifies. Rotate one node at a time: the new
         key second on every node, then first, then alone."""
-        if isinstance(keys, (str, bytes, bytearray)):
-            raise TypeError("keys must be an iterable of bytes (one per key), not a single value")
-        key_list = [bytes(k) if isinstance(k, (bytes, bytearray)) else k for k in keys]
-        for key in key_list:
-            _check_type("each key", key, bytes)
-        self._native.set_keys(key_list)
+        self._native.set_keys(_key_list(keys))
 
     def transfer_leadership(self, to: Optional[str] = None) -> str:
         """Hands leadership to ``to``, or to the most responsive peer; returns the peer chosen.
