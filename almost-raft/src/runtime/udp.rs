@@ -7,9 +7,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::io;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::net::UdpSocket;
+use tokio::time::Instant;
 
 use super::Transport;
 use super::shared::{Shared, lock};
@@ -26,6 +27,9 @@ const RECEIVE_BUFFER: usize = 2048;
 pub(crate) struct AddressBook {
     names: BTreeMap<NodeId, String>,
     resolved: Mutex<HashMap<NodeId, (SocketAddr, Instant)>>,
+    /// How many times a name was looked up (for the tests of when that happens).
+    #[cfg(test)]
+    lookups: std::sync::atomic::AtomicUsize,
 }
 
 impl AddressBook {
@@ -33,6 +37,8 @@ impl AddressBook {
         AddressBook {
             names,
             resolved: Mutex::new(HashMap::new()),
+            #[cfg(test)]
+            lookups: Default::default(),
         }
     }
 
@@ -48,6 +54,9 @@ impl AddressBook {
                 format!("no address for peer {id:?}"),
             )
         })?;
+        #[cfg(test)]
+        self.lookups
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let addr = tokio::net::lookup_host(name.as_str())
             .await?
             .next()
@@ -112,5 +121,31 @@ pub(crate) async fn receive(socket: Arc<UdpSocket>, shared: Arc<Shared>) {
             // E.g. ECONNREFUSED after a send to a peer that is down: nothing to do here.
             Err(e) => tracing::debug!(error = %e, "receive failed"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::Ordering;
+
+    use super::*;
+
+    /// The claim of the docs: a name is looked up again every RESOLVE_EVERY, and after a
+    /// failed send; in between, the address looked up is used.
+    #[tokio::test(start_paused = true)]
+    async fn names_are_looked_up_again_after_resolve_every_and_after_a_failure() {
+        let book = AddressBook::new([("b".to_owned(), "127.0.0.1:9".to_owned())].into());
+        let lookups = || book.lookups.load(Ordering::Relaxed);
+        assert_eq!(book.address("b").await.unwrap().port(), 9);
+        book.address("b").await.unwrap();
+        assert_eq!(lookups(), 1, "used as looked up");
+        tokio::time::advance(RESOLVE_EVERY).await;
+        book.address("b").await.unwrap();
+        assert_eq!(lookups(), 2, "looked up again after RESOLVE_EVERY");
+        book.forget("b"); // what a failed send does
+        book.address("b").await.unwrap();
+        assert_eq!(lookups(), 3, "looked up again after a failure");
+        let err = book.address("stranger").await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::NotFound);
     }
 }
