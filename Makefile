@@ -53,10 +53,12 @@ install:
 	install -m 644 target/$(PROFILE)/libalmost_raft_ffi.a $(PREFIX)/lib/
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' ffi/almost-raft.pc.in > $(PREFIX)/lib/pkgconfig/almost-raft.pc
 
-## The C example (examples/c/udp_node.c), built against an installed library.
+## The C examples (examples/c/*.c), built against an installed library.
 c-example:
-	PKG_CONFIG_PATH=$(PREFIX)/lib/pkgconfig cc -std=c11 -Wall -Wextra -Werror -pedantic -o target/udp_node examples/c/udp_node.c \
-		$$(PKG_CONFIG_PATH=$(PREFIX)/lib/pkgconfig pkg-config --cflags --libs almost-raft) -Wl,-rpath,$(PREFIX)/lib
+	for example in udp_node builtin_node; do \
+		PKG_CONFIG_PATH=$(PREFIX)/lib/pkgconfig cc -std=c11 -Wall -Wextra -Werror -pedantic -pthread -o target/$$example examples/c/$$example.c \
+			$$(PKG_CONFIG_PATH=$(PREFIX)/lib/pkgconfig pkg-config --cflags --libs almost-raft) -Wl,-rpath,$(PREFIX)/lib || exit 1; \
+	done
 
 ## Five nodes over UDP on 127.0.0.1: crashes and graceful shutdowns of the leader, a summary.
 demo:

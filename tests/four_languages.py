@@ -1,11 +1,14 @@
 #!/usr/bin/env python3
-"""One election, four languages: a Rust node (almost-raft-node), a C node
-(examples/c/udp_node.c), a Python node (python/examples/udp_node.py) and a Node.js node
-(node/examples/udp_node.js) over UDP on loopback (the Rust node on the built-in transport,
-the others on their own sockets). They must elect one leader known by all; killing the
-leader's process must give a new leader, in a higher term, known by the three others. Then
-the same again with every message signed under one key file, which every language reads.
-Run by `make test` after the binaries and packages are built."""
+"""One election, four languages: a Rust node (almost-raft-node), a C node, a Python node and
+a Node.js node over UDP on loopback. They must elect one leader known by all; killing the
+leader's process must give a new leader, in a higher term, known by the three others.
+
+Two rounds: "callbacks", where C, Python and Node.js bring their own sockets
+(examples/c/udp_node.c, python/examples/udp_node.py, node/examples/udp_node.js) and the Rust
+node uses the built-in transport; and "built-in, signed", where all four run on the library's
+built-in UDP transport (examples/c/builtin_node.c, python/examples/builtin_node.py,
+node/examples/builtin_node.js) with every message signed under one key file, which every
+language reads. Run by `make test` after the binaries and packages are built."""
 
 from __future__ import annotations
 
@@ -25,6 +28,7 @@ BASE_PORT = 7460
 
 
 def commands(base_port: int, key_file: Optional[str]) -> Dict[str, List[str]]:
+    """With a key file, every node on the built-in transport; without, on the apps' sockets."""
     names = ["rust", "c", "python", "js"]
     addr = {n: f"127.0.0.1:{base_port + i}" for i, n in enumerate(names)}
 
@@ -32,13 +36,14 @@ def commands(base_port: int, key_file: Optional[str]) -> Dict[str, List[str]]:
         return [f"{n}@{addr[n]}" for n in names if n != me]
 
     python = os.path.join(ROOT, "target", "py-venv", "bin", "python")
+    example = "builtin_node" if key_file else "udp_node"
     return {
         "rust": [os.path.join(ROOT, "target", "debug", "almost-raft-node"), "--id", "rust", "--listen", addr["rust"]]
         + [arg for p in peers("rust") for arg in ("--peer", p)]
         + (["--key-file", key_file] if key_file else []),
-        "c": [os.path.join(ROOT, "target", "udp_node"), "c", addr["c"], *peers("c")],
-        "python": [python, os.path.join(ROOT, "python", "examples", "udp_node.py"), "python", addr["python"], *peers("python")],
-        "js": ["node", os.path.join(ROOT, "node", "examples", "udp_node.js"), "js", addr["js"], *peers("js")],
+        "c": [os.path.join(ROOT, "target", example), "c", addr["c"], *peers("c")],
+        "python": [python, os.path.join(ROOT, "python", "examples", f"{example}.py"), "python", addr["python"], *peers("python")],
+        "js": ["node", os.path.join(ROOT, "node", "examples", f"{example}.js"), "js", addr["js"], *peers("js")],
     }
 
 
@@ -78,7 +83,7 @@ def main() -> int:
         key_file = os.path.join(tmp, "key")
         with open(os.open(key_file, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
             f.write(b"almost-raft test key, not secret".hex() + "\n")  # docs/wire.md's test key
-        for label, base_port, key in (("plain", BASE_PORT, None), ("signed", BASE_PORT + 10, key_file)):
+        for label, base_port, key in (("callbacks", BASE_PORT, None), ("built-in, signed", BASE_PORT + 10, key_file)):
             print(f"-- {label}")
             if run(base_port, key) != 0:
                 return 1
