@@ -50,7 +50,7 @@ async fn unsigned_forged_and_tampered_messages_are_refused_and_counted() {
         from: leader.leader.clone().unwrap(),
         to: follower.clone(),
         term: leader.term + 1_000,
-        body: Body::Heartbeat,
+        body: Body::Heartbeat { round: 0 },
     };
     let unsigned = encode(&forged).unwrap();
     let other_key =
@@ -209,7 +209,7 @@ async fn keys_rotate_through_a_running_cluster_without_a_change_of_leader() {
         from: all[0].clone(),
         to: all[1].clone(),
         term: before.term,
-        body: Body::HeartbeatReply,
+        body: Body::HeartbeatReply { round: 0 },
     };
     let old = almost_raft::codec::encode_signed(&forged, u64::MAX, &Keyring::new([KEY]).unwrap())
         .unwrap();

@@ -275,7 +275,7 @@ async fn bad_input_gives_clear_errors_and_the_node_goes_on() {
             from: from.into(),
             to: to.into(),
             term: 1,
-            body: Body::Heartbeat,
+            body: Body::Heartbeat { round: 0 },
         })
         .unwrap()
     };

@@ -68,7 +68,7 @@ async fn a_leader_whose_save_fails_stops_says_why_and_reports_no_leader() {
         from: peer.clone(),
         to: leader_id.clone(),
         term: first.term + 1,
-        body: Body::HeartbeatReply,
+        body: Body::HeartbeatReply { round: 0 },
     };
     leader.receive(&encode(&reply).unwrap()).unwrap();
     let last = LeaderChange {

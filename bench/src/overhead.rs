@@ -11,7 +11,7 @@ use ours::{Body, Config, Envelope, HardState, LeaderChange, Machine, NodeBuilder
 const N: u32 = 200_000;
 
 fn heartbeat() -> Envelope {
-    Envelope { cluster: String::new(), from: "l".into(), to: "f".into(), term: 1, body: Body::Heartbeat }
+    Envelope { cluster: String::new(), from: "l".into(), to: "f".into(), term: 1, body: Body::Heartbeat { round: 1 } }
 }
 
 fn per_op(started: Instant, n: u32) -> f64 {

@@ -42,7 +42,7 @@ fn bench(c: &mut Criterion) {
         let mut now = Duration::ZERO;
         b.iter(|| {
             now += Duration::from_millis(1);
-            m.step(now, msg(1, Body::Heartbeat)).unwrap();
+            m.step(now, msg(1, Body::Heartbeat { round: 0 })).unwrap();
             m.ready()
         })
     });
@@ -77,7 +77,7 @@ fn bench(c: &mut Criterion) {
 }
 
 fn auth(c: &mut Criterion) {
-    let heartbeat = msg(7, Body::Heartbeat);
+    let heartbeat = msg(7, Body::Heartbeat { round: 0 });
     let one = Keyring::new([[1u8; 32]]).unwrap();
     // Mid-rotation, the worst case: the signing key is the last one tried.
     let three = Keyring::new([[2u8; 32], [3u8; 32], [1u8; 32]]).unwrap();

@@ -35,7 +35,7 @@ fn main() {
                     from: "l".into(),
                     to: "f".into(),
                     term: 1,
-                    body: Body::Heartbeat,
+                    body: Body::Heartbeat { round: 0 },
                 };
                 m.step(now, msg).unwrap();
             }

@@ -28,10 +28,15 @@ pub enum Bug {
     /// on the state file fences it), overwriting what the new life saved. Simulated by the
     /// simulator's storage, not by the machine.
     SaveOutlivesCrash,
+    /// A node that starts grants votes at once, though it may have answered a leader just
+    /// before it went down (breaks the leader lease, thesis §6.4.1).
+    NoVoteWaitAfterRestart,
+    /// A leader keeps its lease when it hands over, though the target is elected at once.
+    LeaseKeptOnTransfer,
 }
 
 impl Bug {
-    pub const ALL: [Bug; 9] = [
+    pub const ALL: [Bug; 11] = [
         Bug::VoteNotPersisted,
         Bug::TermAndVoteSavedSeparately,
         Bug::VoteClearedOnStepDown,
@@ -41,6 +46,8 @@ impl Bug {
         Bug::TermOverflowUnchecked,
         Bug::StoppedNodeKeepsLeader,
         Bug::SaveOutlivesCrash,
+        Bug::NoVoteWaitAfterRestart,
+        Bug::LeaseKeptOnTransfer,
     ];
 
     /// The kebab-case name used on the simulator's command line.
@@ -55,6 +62,8 @@ impl Bug {
             Bug::TermOverflowUnchecked => "term-overflow-unchecked",
             Bug::StoppedNodeKeepsLeader => "stopped-node-keeps-leader",
             Bug::SaveOutlivesCrash => "save-outlives-crash",
+            Bug::NoVoteWaitAfterRestart => "no-vote-wait-after-restart",
+            Bug::LeaseKeptOnTransfer => "lease-kept-on-transfer",
         }
     }
 

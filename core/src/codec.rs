@@ -1,8 +1,8 @@
-//! The wire format, version 1. See docs/wire.md for the layout and test vectors.
+//! The wire format, version 3. See docs/wire.md for the layout and test vectors.
 //!
 //! ```text
 //! offset  size  field
-//! 0       1     version (1)
+//! 0       1     version (3)
 //! 1       1     kind: 1 PreVote, 2 PreVoteReply, 3 Vote, 4 VoteReply,
 //!               5 Heartbeat, 6 HeartbeatReply, 7 TimeoutNow
 //! 2       1     flags: bit 0 = granted (replies) or transfer (Vote); other bits zero
@@ -10,13 +10,15 @@
 //! 11      1+n   cluster: length n (0..=255), then n bytes of UTF-8
 //! ..      1+n   from: length n (1..=255), then n bytes of UTF-8
 //! ..      1+n   to: length n (1..=255), then n bytes of UTF-8
+//! ..      8     round, Heartbeat and HeartbeatReply only: unsigned big-endian
 //! ```
 //! Nothing may follow the last field. Decoding never panics; every defect is a [`DecodeError`].
 //!
-//! Version 2 is version 1 signed: version byte 2, the fields of version 1 with an 8-byte
+//! Version 4 is version 3 signed: version byte 4, the fields of version 3 with an 8-byte
 //! sender's sequence number after the term, then a [`TAG_LEN`]-byte HMAC-SHA256 tag of every
 //! byte before it, under the cluster's [`Keyring`]. A node with a keyring speaks only
-//! version 2 ([`encode_signed`], [`decode_authenticated`]).
+//! version 4 ([`encode_signed`], [`decode_authenticated`]). Versions 1 and 2 (0.5, before
+//! heartbeats had rounds) are refused.
 
 use thiserror::Error;
 
@@ -25,13 +27,14 @@ use crate::id::MAX_ID_LEN;
 use crate::message::{Body, Envelope, MAX_TERM};
 
 /// The version this build writes and reads without a keyring.
-pub const WIRE_VERSION: u8 = 1;
-/// The version of signed messages: version 1's fields, then a tag.
-pub const SIGNED_WIRE_VERSION: u8 = 2;
+pub const WIRE_VERSION: u8 = 3;
+/// The version of signed messages: version 3's fields with a sequence number, then a tag.
+pub const SIGNED_WIRE_VERSION: u8 = 4;
 /// No valid message is longer than this.
-pub const MAX_MESSAGE_LEN: usize = HEADER_LEN + 3 * (1 + MAX_ID_LEN);
+pub const MAX_MESSAGE_LEN: usize = HEADER_LEN + 3 * (1 + MAX_ID_LEN) + ROUND_LEN;
 
 const HEADER_LEN: usize = 11;
+const ROUND_LEN: usize = 8;
 const FLAG_SET: u8 = 1;
 
 /// Why bytes are not a valid message.
@@ -78,13 +81,18 @@ fn kind_code(body: Body) -> (u8, bool) {
         Body::PreVoteReply { granted } => (2, granted),
         Body::Vote { transfer } => (3, transfer),
         Body::VoteReply { granted } => (4, granted),
-        Body::Heartbeat => (5, false),
-        Body::HeartbeatReply => (6, false),
+        Body::Heartbeat { .. } => (5, false),
+        Body::HeartbeatReply { .. } => (6, false),
         Body::TimeoutNow => (7, false),
     }
 }
 
-fn body_from(kind: u8, flags: u8) -> Result<Body, DecodeError> {
+/// The body of a message of `kind`; `round` reads a heartbeat's round, the last field.
+fn body_from(
+    kind: u8,
+    flags: u8,
+    round: impl FnOnce() -> Result<u64, DecodeError>,
+) -> Result<Body, DecodeError> {
     let flag = flags == FLAG_SET;
     let takes_flag = matches!(kind, 2..=4);
     if flags & !FLAG_SET != 0 || (flag && !takes_flag) {
@@ -95,8 +103,8 @@ fn body_from(kind: u8, flags: u8) -> Result<Body, DecodeError> {
         2 => Body::PreVoteReply { granted: flag },
         3 => Body::Vote { transfer: flag },
         4 => Body::VoteReply { granted: flag },
-        5 => Body::Heartbeat,
-        6 => Body::HeartbeatReply,
+        5 => Body::Heartbeat { round: round()? },
+        6 => Body::HeartbeatReply { round: round()? },
         7 => Body::TimeoutNow,
         other => return Err(DecodeError::UnknownKind(other)),
     })
@@ -114,7 +122,7 @@ pub fn encode(msg: &Envelope) -> Result<Vec<u8>, EncodeError> {
         ("to", &msg.to, false),
     ];
     let mut out =
-        Vec::with_capacity(HEADER_LEN + 3 + fields.iter().map(|f| f.1.len()).sum::<usize>());
+        Vec::with_capacity(HEADER_LEN + 3 + ROUND_LEN + fields.iter().map(|f| f.1.len()).sum::<usize>());
     let (kind, flag) = kind_code(msg.body);
     out.extend_from_slice(&[WIRE_VERSION, kind, u8::from(flag)]);
     out.extend_from_slice(&msg.term.to_be_bytes());
@@ -129,13 +137,16 @@ pub fn encode(msg: &Envelope) -> Result<Vec<u8>, EncodeError> {
         out.push(len);
         out.extend_from_slice(value.as_bytes());
     }
+    if let Body::Heartbeat { round } | Body::HeartbeatReply { round } = msg.body {
+        out.extend_from_slice(&round.to_be_bytes());
+    }
     Ok(out)
 }
 
-/// Bytes between the term and the cluster in version 2: the sender's sequence number.
+/// Bytes between the term and the cluster in version 4: the sender's sequence number.
 const SEQ_LEN: usize = 8;
 
-/// Encodes and signs a message (version 2): what a node with a keyring sends. `seq` is the
+/// Encodes and signs a message (version 4): what a node with a keyring sends. `seq` is the
 /// sender's sequence number, which must grow from one message to the next (receivers refuse
 /// what does not: a replay).
 pub fn encode_signed(msg: &Envelope, seq: u64, keyring: &Keyring) -> Result<Vec<u8>, EncodeError> {
@@ -150,9 +161,9 @@ pub fn encode_signed(msg: &Envelope, seq: u64, keyring: &Keyring) -> Result<Vec<
     Ok(out)
 }
 
-/// Decodes what a node received: with a keyring, only a signed message (version 2) whose tag
+/// Decodes what a node received: with a keyring, only a signed message (version 4) whose tag
 /// one of its keys verifies, with the sender's sequence number; without, only an unsigned one
-/// (version 1), which has none.
+/// (version 3), which has none.
 pub fn decode_authenticated(
     bytes: &[u8],
     keyring: Option<&Keyring>,
@@ -185,7 +196,7 @@ pub fn decode_authenticated(
     }
 }
 
-/// Decodes one unsigned message (version 1), checking every field.
+/// Decodes one unsigned message (version 3), checking every field.
 pub fn decode(bytes: &[u8]) -> Result<Envelope, DecodeError> {
     if bytes.first() == Some(&SIGNED_WIRE_VERSION) {
         return Err(DecodeError::UnsupportedVersion(SIGNED_WIRE_VERSION));
@@ -193,7 +204,7 @@ pub fn decode(bytes: &[u8]) -> Result<Envelope, DecodeError> {
     decode_fields(bytes)
 }
 
-/// The fields of version 1, after a version byte of 1 or (tag removed) 2.
+/// The fields of version 3, after a version byte of 3 or (tag removed) 4.
 fn decode_fields(bytes: &[u8]) -> Result<Envelope, DecodeError> {
     if bytes.is_empty() {
         return Err(DecodeError::Empty);
@@ -206,7 +217,7 @@ fn decode_fields(bytes: &[u8]) -> Result<Envelope, DecodeError> {
     }
     let mut reader = Reader { rest: &bytes[1..] };
     let [kind, flags] = reader.take::<2>("header")?;
-    let body = body_from(kind, flags)?;
+    body_from(kind, flags, || Ok(0))?; // the kind and flags are checked before the rest
     let term = u64::from_be_bytes(reader.take::<8>("term")?);
     if term > MAX_TERM {
         return Err(DecodeError::TermTooLarge(term));
@@ -219,6 +230,7 @@ fn decode_fields(bytes: &[u8]) -> Result<Envelope, DecodeError> {
             return Err(DecodeError::EmptyId { field });
         }
     }
+    let body = body_from(kind, flags, || Ok(u64::from_be_bytes(reader.take::<8>("round")?)))?;
     if !reader.rest.is_empty() {
         return Err(DecodeError::TrailingBytes(reader.rest.len()));
     }

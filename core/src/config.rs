@@ -31,7 +31,17 @@ pub struct Config {
     pub pre_vote: bool,
     /// A leader that has not heard from a majority for one election timeout steps down (§6.2).
     pub check_quorum: bool,
+    /// The most any node's clock may run fast or slow, in parts per million of real time
+    /// (50,000 = 5%). The leader lease is shortened by it (thesis §6.4.1); clocks that drift
+    /// more than this void the lease's promise (never two leases at one instant).
+    pub drift_bound_ppm: u32,
+    /// How long before the lease's bound the application is told the lease is lost, so that
+    /// it can stop acting (deliver the event, cancel a task) while the bound still holds.
+    pub lease_margin: Duration,
 }
+
+/// The largest drift bound accepted: 50%. Beyond it the lease would be nearly nothing.
+pub const MAX_DRIFT_BOUND_PPM: u32 = 500_000;
 
 impl Default for Config {
     fn default() -> Self {
@@ -44,6 +54,8 @@ impl Default for Config {
             max_nodes: None,
             pre_vote: true,
             check_quorum: true,
+            drift_bound_ppm: 50_000,
+            lease_margin: Duration::from_millis(50),
         }
     }
 }
@@ -72,8 +84,19 @@ impl Config {
             election_timeout: Duration::from_millis(150),
             heartbeat_interval: Duration::from_millis(50),
             message_timeout: Duration::from_millis(50),
+            lease_margin: Duration::from_millis(20),
             ..Config::default()
         }
+    }
+
+    /// How long a leader's lease lasts after the heartbeat round a majority acknowledged was
+    /// sent: the election timeout shrunk by the drift bound, `T × (1 − ρ) / (1 + ρ)`. Followers
+    /// refuse votes for `T` of their own time after a heartbeat, at least `T / (1 + ρ)` of real
+    /// time; the leader's clock reads at most `(1 − ρ)` of real time less than that.
+    pub fn lease_duration(&self) -> Duration {
+        let ppm = u128::from(self.drift_bound_ppm);
+        let nanos = self.election_timeout.as_nanos() * (1_000_000 - ppm) / (1_000_000 + ppm);
+        Duration::from_nanos(u64::try_from(nanos).expect("at most the election timeout"))
     }
 
     /// Checks every field; the error names the first field that is wrong.
@@ -126,6 +149,29 @@ impl Config {
             return Err(ConfigError::new(
                 "min_nodes",
                 "must be at least 1 (the node itself)",
+            ));
+        }
+        if self.drift_bound_ppm > MAX_DRIFT_BOUND_PPM {
+            return Err(ConfigError::new(
+                "drift_bound_ppm",
+                format!(
+                    "{} is more than {MAX_DRIFT_BOUND_PPM} (50%)",
+                    self.drift_bound_ppm
+                ),
+            ));
+        }
+        let lease = self.lease_duration();
+        if self.lease_margin + self.heartbeat_interval >= lease {
+            return Err(ConfigError::new(
+                "lease_margin_ms",
+                format!(
+                    "{} ms leaves no lease: it must be less than the lease ({} ms: the \
+                     election timeout shrunk by the drift bound) minus the heartbeat interval \
+                     ({} ms)",
+                    self.lease_margin.as_millis(),
+                    lease.as_millis(),
+                    self.heartbeat_interval.as_millis()
+                ),
             ));
         }
         if let Some(max) = self.max_nodes {
@@ -214,6 +260,35 @@ mod tests {
             }),
             "max_nodes"
         );
+        assert_eq!(
+            field_of(Config {
+                drift_bound_ppm: MAX_DRIFT_BOUND_PPM + 1,
+                ..base()
+            }),
+            "drift_bound_ppm"
+        );
+        assert_eq!(
+            field_of(Config {
+                lease_margin: ms(805), // the lease is 904 ms, the heartbeat interval 100 ms
+                ..base()
+            }),
+            "lease_margin_ms"
+        );
+    }
+
+    #[test]
+    fn the_lease_is_the_election_timeout_shrunk_by_the_drift_bound() {
+        let lease = |ppm| {
+            Config {
+                drift_bound_ppm: ppm,
+                ..Config::default()
+            }
+            .lease_duration()
+        };
+        assert_eq!(lease(0), Duration::from_millis(1000));
+        // 1000 ms × 0.95 / 1.05
+        assert_eq!(lease(50_000), Duration::from_nanos(904_761_904));
+        assert_eq!(lease(MAX_DRIFT_BOUND_PPM), Duration::from_nanos(333_333_333));
     }
 
     #[test]

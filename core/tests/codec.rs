@@ -21,6 +21,7 @@ fn hex(s: &str) -> Vec<u8> {
 
 fn body_of(v: &Value) -> Body {
     let flag = |key: &str| v[key].as_bool().unwrap();
+    let round = || v["round"].as_str().unwrap().parse().unwrap();
     match v["kind"].as_str().unwrap() {
         "PreVote" => Body::PreVote,
         "PreVoteReply" => Body::PreVoteReply {
@@ -32,8 +33,8 @@ fn body_of(v: &Value) -> Body {
         "VoteReply" => Body::VoteReply {
             granted: flag("granted"),
         },
-        "Heartbeat" => Body::Heartbeat,
-        "HeartbeatReply" => Body::HeartbeatReply,
+        "Heartbeat" => Body::Heartbeat { round: round() },
+        "HeartbeatReply" => Body::HeartbeatReply { round: round() },
         "TimeoutNow" => Body::TimeoutNow,
         other => panic!("unknown kind {other} in vectors"),
     }
@@ -168,10 +169,10 @@ fn a_signed_message_too_short_for_a_tag_is_refused() {
 fn errors_say_what_is_wrong() {
     assert_eq!(
         decode(&[9]).unwrap_err().to_string(),
-        "unsupported wire version 9 (this build speaks version 1)"
+        "unsupported wire version 9 (this build speaks version 3)"
     );
     assert_eq!(
-        decode(&[1, 5, 0, 0]).unwrap_err(),
+        decode(&[3, 5, 0, 0]).unwrap_err(),
         DecodeError::Truncated {
             field: "term",
             needed: 7
@@ -182,7 +183,7 @@ fn errors_say_what_is_wrong() {
         from: "x".repeat(256),
         to: "b".into(),
         term: 1,
-        body: Body::Heartbeat,
+        body: Body::Heartbeat { round: 0 },
     };
     assert_eq!(
         encode(&long_id),
@@ -205,8 +206,8 @@ fn any_body() -> impl Strategy<Value = Body> {
         any::<bool>().prop_map(|granted| Body::PreVoteReply { granted }),
         any::<bool>().prop_map(|transfer| Body::Vote { transfer }),
         any::<bool>().prop_map(|granted| Body::VoteReply { granted }),
-        Just(Body::Heartbeat),
-        Just(Body::HeartbeatReply),
+        any::<u64>().prop_map(|round| Body::Heartbeat { round }),
+        any::<u64>().prop_map(|round| Body::HeartbeatReply { round }),
         Just(Body::TimeoutNow),
     ]
 }
@@ -228,7 +229,7 @@ fn terms_above_max_term_are_refused_both_ways() {
         from: "b".into(),
         to: "a".into(),
         term,
-        body: Body::Heartbeat,
+        body: Body::Heartbeat { round: 0 },
     };
     let max = encode(&msg(MAX_TERM)).unwrap();
     assert_eq!(decode(&max).unwrap().term, MAX_TERM);

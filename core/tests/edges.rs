@@ -23,8 +23,8 @@ fn cluster(pre_vote: bool, check_quorum: bool) -> Network {
 #[test]
 fn a_term_above_max_term_is_refused_and_changes_nothing() {
     for body in [
-        Body::Heartbeat,
-        Body::HeartbeatReply,
+        Body::Heartbeat { round: 0 },
+        Body::HeartbeatReply { round: 0 },
         Body::Vote { transfer: true },
     ] {
         let mut nw = cluster(true, true);
@@ -48,16 +48,16 @@ fn a_term_jump_beyond_max_term_jump_is_ignored_and_one_within_is_adopted() {
     let mut nw = cluster(false, false);
     let far = 1 + MAX_TERM_JUMP + 1;
     nw.node_mut("1")
-        .step(TICK, msg("3", "1", far, Body::HeartbeatReply))
+        .step(TICK, msg("3", "1", far, Body::HeartbeatReply { round: 0 }))
         .unwrap();
     assert_eq!((nw.role("1"), nw.term("1")), (Role::Leader, 1), "ignored");
     nw.node_mut("1")
-        .step(TICK, msg("3", "1", MAX_TERM, Body::Heartbeat))
+        .step(TICK, msg("3", "1", MAX_TERM, Body::Heartbeat { round: 0 }))
         .unwrap();
     assert_eq!((nw.role("1"), nw.term("1")), (Role::Leader, 1), "ignored");
     let within = 1 + MAX_TERM_JUMP;
     nw.node_mut("1")
-        .step(TICK, msg("3", "1", within, Body::HeartbeatReply))
+        .step(TICK, msg("3", "1", within, Body::HeartbeatReply { round: 0 }))
         .unwrap();
     assert_eq!(
         (nw.role("1"), nw.term("1")),
@@ -181,7 +181,7 @@ fn transfer_picks_only_a_peer_heard_from_in_this_term() {
     assert_eq!(m.role(), Role::Leader);
     m.add_peer(T, "2").unwrap();
     assert_eq!(m.transfer_leadership(T, None), Err(Error::NoPeers));
-    m.step(T, msg("2", "1", 1, Body::HeartbeatReply)).unwrap();
+    m.step(T, msg("2", "1", 1, Body::HeartbeatReply { round: 0 })).unwrap();
     assert_eq!(m.transfer_leadership(T, None), Ok("2".into()));
 }
 
@@ -193,7 +193,7 @@ fn a_stopped_leader_reports_no_leader_in_its_saved_term() {
     let now = nw.now;
     let m = nw.node_mut("1");
     // It adopts a higher term, but that save fails: the driver stops it.
-    m.step(now, msg("2", "1", 5, Body::HeartbeatReply)).unwrap();
+    m.step(now, msg("2", "1", 5, Body::HeartbeatReply { round: 0 })).unwrap();
     assert!(m.has_ready());
     m.stop(now);
     let ready = m.ready();
@@ -216,7 +216,7 @@ fn a_stopped_leader_reports_no_leader_in_its_saved_term() {
     assert!(m.is_stopped() && m.leader().is_none() && m.role() == Role::Follower);
     assert_eq!(m.next_deadline(), None);
     assert_eq!(
-        m.step(now, msg("2", "1", 5, Body::Heartbeat)),
+        m.step(now, msg("2", "1", 5, Body::Heartbeat { round: 0 })),
         Err(Error::Stopped)
     );
     assert_eq!(m.add_peer(now, "9"), Err(Error::Stopped));

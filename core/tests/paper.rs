@@ -59,8 +59,8 @@ fn update_term_from_message(role: Role) {
     // etcd steps a MsgApp; here every kind of message that is not a vote request (those are
     // covered by vote_rules) must carry its higher term over, replies included.
     let bodies = [
-        (Body::Heartbeat, Some("3")),
-        (Body::HeartbeatReply, None),
+        (Body::Heartbeat { round: 0 }, Some("3")),
+        (Body::HeartbeatReply { round: 0 }, None),
         (Body::VoteReply { granted: false }, None),
         (Body::VoteReply { granted: true }, None),
         (Body::PreVoteReply { granted: false }, None),
@@ -69,7 +69,7 @@ fn update_term_from_message(role: Role) {
         let mut m = node1();
         let now = match role {
             Role::Follower => {
-                m.step(TICK, msg("2", "1", 1, Body::Heartbeat)).unwrap();
+                m.step(TICK, msg("2", "1", 1, Body::Heartbeat { round: 0 })).unwrap();
                 TICK
             }
             Role::Candidate => fire(&mut m),
@@ -123,7 +123,7 @@ fn reject_stale_term_message() {
     let mut m = machine("1", config(), state.clone(), &three());
     let deadline = m.next_deadline();
 
-    m.step(TICK, msg("2", "1", 1, Body::Heartbeat)).unwrap();
+    m.step(TICK, msg("2", "1", 1, Body::Heartbeat { round: 0 })).unwrap();
     m.step(TICK, msg("3", "1", 1, Body::Vote { transfer: false }))
         .unwrap();
     m.step(TICK, msg("3", "1", 1, Body::TimeoutNow)).unwrap();
@@ -140,7 +140,7 @@ fn reject_stale_term_message() {
     assert_eq!(
         by_recipient(sent),
         vec![
-            msg("1", "2", 2, Body::HeartbeatReply),
+            msg("1", "2", 2, Body::HeartbeatReply { round: 0 }),
             msg("1", "3", 2, Body::VoteReply { granted: false }),
         ]
     );
@@ -178,6 +178,7 @@ fn leader_bcast_beat() {
     let mut m = node1();
     let elected = make_leader(&mut m);
     for beat in 1..=3u32 {
+        let round = u64::from(beat) + 1; // round 1 went out on election
         let at = m.next_deadline().unwrap();
         assert_eq!(at, elected + TICK * beat, "heartbeat interval");
         m.handle_timeout(at);
@@ -185,8 +186,8 @@ fn leader_bcast_beat() {
         assert_eq!(
             by_recipient(sent),
             vec![
-                msg("1", "2", 1, Body::Heartbeat),
-                msg("1", "3", 1, Body::Heartbeat)
+                msg("1", "2", 1, Body::Heartbeat { round }),
+                msg("1", "3", 1, Body::Heartbeat { round })
             ]
         );
     }
@@ -202,7 +203,7 @@ fn nonleader_start_election(role: Role) {
     let mut m = node1();
     let start = match role {
         Role::Follower => {
-            m.step(TICK, msg("2", "1", 1, Body::Heartbeat)).unwrap();
+            m.step(TICK, msg("2", "1", 1, Body::Heartbeat { round: 0 })).unwrap();
             TICK
         }
         Role::Candidate => fire(&mut m),
@@ -320,9 +321,11 @@ fn follower_vote() {
             voted_for: vote.map(Into::into),
         };
         let mut m = machine("1", config(), state, &three());
-        m.step(TICK, msg(candidate, "1", 1, Body::Vote { transfer: false }))
+        // A node that resumes a saved term grants no vote for T after it starts (the lease).
+        let at = T + TICK;
+        m.step(at, msg(candidate, "1", 1, Body::Vote { transfer: false }))
             .unwrap();
-        let (sent, _) = drain(&mut m, TICK);
+        let (sent, _) = drain(&mut m, at);
         assert_eq!(
             sent,
             vec![msg("1", candidate, 1, Body::VoteReply { granted })],
@@ -374,13 +377,13 @@ fn candidate_fallback() {
         drain(&mut m, now);
         assert_eq!((m.role(), m.term()), (Role::Candidate, 1));
 
-        m.step(now, msg("2", "1", term, Body::Heartbeat)).unwrap();
+        m.step(now, msg("2", "1", term, Body::Heartbeat { round: 0 })).unwrap();
         assert_eq!(
             (m.role(), m.term(), m.leader()),
             (Role::Follower, term, Some("2"))
         );
         let (sent, _) = drain(&mut m, now);
-        assert_eq!(sent, vec![msg("1", "2", term, Body::HeartbeatReply)]);
+        assert_eq!(sent, vec![msg("1", "2", term, Body::HeartbeatReply { round: 0 })]);
 
         // Conceding in its own term, it keeps the vote it gave itself (§5.2, one per term).
         let own_vote = if term == 1 { Some("1") } else { None };
@@ -414,7 +417,7 @@ fn nonleader_election_timeout_randomized(role: Role) {
         let start = match role {
             Role::Follower => {
                 let term = m.term() + 1;
-                m.step(now, msg("2", "1", term, Body::Heartbeat)).unwrap();
+                m.step(now, msg("2", "1", term, Body::Heartbeat { round: 0 })).unwrap();
                 now
             }
             _ => fire(&mut m),
@@ -473,7 +476,7 @@ fn nonleaders_election_timeout_nonconflict(role: Role) {
                 // A higher term from a peer, with no leader: a fresh follower timer from now.
                 Role::Follower => {
                     let from = if m.id() == "1" { "2" } else { "1" };
-                    m.step(now, msg(from, m.id(), m.term() + 1, Body::HeartbeatReply))
+                    m.step(now, msg(from, m.id(), m.term() + 1, Body::HeartbeatReply { round: 0 }))
                         .unwrap();
                 }
                 _ => {
@@ -682,9 +685,9 @@ fn vote_rules() {
         };
         let peers = ids(4);
         let mut m = machine("1", config(), state, &peers);
-        let mut now = TICK;
+        let mut now = T + TICK; // past the vote wait of a node that resumes a saved term
         if let Some(ago) = c.leader_heard {
-            m.step(now, msg("3", "1", 2, Body::Heartbeat)).unwrap();
+            m.step(now, msg("3", "1", 2, Body::Heartbeat { round: 0 })).unwrap();
             drain(&mut m, now);
             now += ago;
         }
@@ -725,7 +728,7 @@ fn vote_rules() {
 fn timer_restarts_on_granted_vote_and_heartbeat_only() {
     let mut m = node1();
     let d0 = m.next_deadline().unwrap();
-    m.step(TICK, msg("2", "1", 0, Body::HeartbeatReply))
+    m.step(TICK, msg("2", "1", 0, Body::HeartbeatReply { round: 0 }))
         .unwrap();
     assert_eq!(
         m.next_deadline().unwrap(),
@@ -736,7 +739,7 @@ fn timer_restarts_on_granted_vote_and_heartbeat_only() {
         .unwrap();
     let d1 = m.next_deadline().unwrap();
     assert!(d1 >= TICK + T && d1 < TICK + 2 * T);
-    m.step(2 * TICK, msg("2", "1", 1, Body::Heartbeat)).unwrap();
+    m.step(2 * TICK, msg("2", "1", 1, Body::Heartbeat { round: 0 })).unwrap();
     let d2 = m.next_deadline().unwrap();
     assert!(d2 >= 2 * TICK + T && d2 < 2 * TICK + 2 * T);
 

@@ -263,7 +263,7 @@ fn vote_from_any_state(pre: bool) {
         let mut now = TICK;
         match role {
             Role::Follower => {
-                m.step(now, msg("3", "1", 1, Body::Heartbeat)).unwrap();
+                m.step(now, msg("3", "1", 1, Body::Heartbeat { round: 0 })).unwrap();
                 now += T;
             }
             Role::PreCandidate | Role::Candidate => now = fire(&mut m),
@@ -336,7 +336,7 @@ fn leader_stepdown_when_quorum_active() {
     let (mut m, mut now) = check_quorum_leader();
     for _ in 0..50 {
         now += TICK;
-        m.step(now, msg("2", "1", 1, Body::HeartbeatReply)).unwrap();
+        m.step(now, msg("2", "1", 1, Body::HeartbeatReply { round: 0 })).unwrap();
         m.handle_timeout(now);
         drain(&mut m, now);
     }
@@ -465,7 +465,7 @@ fn leader_election_with_check_quorum() {
     let leader_voted = nw
         .sent
         .iter()
-        .any(|m| m.from == "1" && m.to == "3" && m.term == 2 && m.body != Body::HeartbeatReply);
+        .any(|m| m.from == "1" && m.to == "3" && m.term == 2 && !matches!(m.body, Body::HeartbeatReply { .. }));
     assert!(
         !leader_voted,
         "the leader, in its lease, does not answer vote requests"
@@ -826,7 +826,7 @@ fn add_node() {
     assert_eq!(m.add_peer(TICK, "1"), Err(Error::SelfAsPeer));
     assert_eq!(m.peers().collect::<Vec<_>>(), ["2", "3"]);
     assert_eq!(
-        m.step(TICK, msg("4", "1", 1, Body::Heartbeat)),
+        m.step(TICK, msg("4", "1", 1, Body::Heartbeat { round: 0 })),
         Err(Error::UnknownPeer("4".into()))
     );
 }
@@ -881,7 +881,7 @@ fn remove_node() {
     assert!(m.is_stopped() && m.status(now).stopped);
     assert_eq!((m.leader(), m.next_deadline()), (None, None));
     assert_eq!(
-        m.step(now, msg("3", "1", 1, Body::HeartbeatReply)),
+        m.step(now, msg("3", "1", 1, Body::HeartbeatReply { round: 0 })),
         Err(Error::Stopped)
     );
     assert_eq!(m.add_peer(now, "2"), Err(Error::Stopped));
@@ -937,8 +937,8 @@ fn add_node_check_quorum() {
 #[test]
 fn step_ignore_old_term_msg() {
     let bodies = [
-        (Body::Heartbeat, Some(Body::HeartbeatReply)),
-        (Body::HeartbeatReply, None),
+        (Body::Heartbeat { round: 0 }, Some(Body::HeartbeatReply { round: 0 })),
+        (Body::HeartbeatReply { round: 0 }, None),
         (Body::PreVote, Some(Body::PreVoteReply { granted: false })),
         (Body::PreVoteReply { granted: true }, None),
         (
@@ -1083,7 +1083,7 @@ fn candidate_self_vote_after_lost_election() {
         );
         let now = fire(&mut m);
         let pending = m.ready();
-        m.step(now, msg("2", "1", 1, Body::Heartbeat)).unwrap();
+        m.step(now, msg("2", "1", 1, Body::Heartbeat { round: 0 })).unwrap();
         assert_eq!((m.role(), m.leader()), (Role::Follower, Some("2")));
         if let Some(hs) = pending.hard_state {
             m.persisted(now, &hs);
@@ -1230,7 +1230,7 @@ fn all_server_stepdown() {
         let mut m = machine("1", cfg, HardState::default(), &ids(3));
         let now = match role {
             Role::Follower => {
-                m.step(TICK, msg("3", "1", 1, Body::HeartbeatReply))
+                m.step(TICK, msg("3", "1", 1, Body::HeartbeatReply { round: 0 }))
                     .unwrap();
                 TICK
             }
@@ -1244,7 +1244,7 @@ fn all_server_stepdown() {
         assert_eq!(m.role(), role);
         for (body, leader) in [
             (Body::Vote { transfer: false }, None),
-            (Body::Heartbeat, Some("2")),
+            (Body::Heartbeat { round: 0 }, Some("2")),
         ] {
             m.step(now, msg("2", "1", 3, body)).unwrap();
             assert_eq!(
@@ -1274,7 +1274,7 @@ fn past_election_timeout() {
         let mut fired = 0;
         for _ in 0..4000 {
             now += TICK;
-            m.step(now, msg("2", "1", 1, Body::Heartbeat)).unwrap();
+            m.step(now, msg("2", "1", 1, Body::Heartbeat { round: 0 })).unwrap();
             if m.next_deadline().unwrap() <= now + elapsed {
                 fired += 1;
             }
@@ -1351,10 +1351,10 @@ fn handle_heartbeat() {
         },
         &ids(2),
     );
-    m.step(TICK, msg("2", "1", 2, Body::Heartbeat)).unwrap();
+    m.step(TICK, msg("2", "1", 2, Body::Heartbeat { round: 0 })).unwrap();
     assert_eq!(
         drain(&mut m, TICK).0,
-        vec![msg("1", "2", 2, Body::HeartbeatReply)]
+        vec![msg("1", "2", 2, Body::HeartbeatReply { round: 0 })]
     );
     assert_eq!(m.status(TICK + TICK).since_leader_heard, Some(TICK));
 }

@@ -12,6 +12,7 @@
 //!   --trace              print every step
 //!   --bug NAME           inject a known bug ; repeatable
 //!   --no-persist-check   do not check that state is saved before sending
+//!   --drift-beyond-bound tell nodes their clocks do not drift (the lease check must fail)
 //!   --threads N          worker threads (default: available cores)
 //! ```
 //! Exits 1 on the first violation, printing its seed, config and replay command.
@@ -59,6 +60,7 @@ fn parse() -> Result<Args, String> {
             "--threads" => args.threads = number(value()?)?.max(1) as usize,
             "--trace" => args.trace = true,
             "--no-persist-check" => args.config.check_persist_before_send = false,
+            "--drift-beyond-bound" => args.config.drift_beyond_bound = true,
             "--bug" => {
                 let name = value()?;
                 let bug = Bug::from_name(&name).ok_or_else(|| {
@@ -82,7 +84,7 @@ fn main() -> ExitCode {
         Ok(args) => args,
         Err(e) => {
             eprintln!(
-                "{e}\nusage: simulate [--seeds N] [--start S | --seed S] [--nodes N] [--pre-vote on|off] [--check-quorum on|off] [--chaos-ms MS] [--trace] [--bug NAME] [--no-persist-check] [--threads N]"
+                "{e}\nusage: simulate [--seeds N] [--start S | --seed S] [--nodes N] [--pre-vote on|off] [--check-quorum on|off] [--chaos-ms MS] [--trace] [--bug NAME] [--no-persist-check] [--drift-beyond-bound] [--threads N]"
             );
             return ExitCode::from(2);
         }

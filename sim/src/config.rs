@@ -22,6 +22,9 @@ pub struct SimConfig {
     /// Check that nothing is sent before the state it depends on is saved. Switching it off
     /// shows which deeper invariant a persistence bug breaks.
     pub check_persist_before_send: bool,
+    /// Tell the nodes that clocks do not drift while they do, to show that the lease check
+    /// catches clocks that drift beyond the bound.
+    pub drift_beyond_bound: bool,
 }
 
 impl SimConfig {
@@ -35,6 +38,7 @@ impl SimConfig {
             chaos_time: Duration::from_secs(10),
             bugs: Vec::new(),
             check_persist_before_send: true,
+            drift_beyond_bound: false,
         }
     }
 
@@ -55,10 +59,15 @@ impl SimConfig {
         if !self.check_persist_before_send {
             cmd += " --no-persist-check";
         }
+        if self.drift_beyond_bound {
+            cmd += " --drift-beyond-bound";
+        }
         cmd
     }
 
-    pub(crate) fn machine_config(&self) -> Config {
+    /// The nodes' config; `drift_ppm` is the most the run's clocks drift.
+    pub(crate) fn machine_config(&self, drift_ppm: i64) -> Config {
+        let drift = u32::try_from(drift_ppm).expect("a drift bound is not negative");
         Config {
             cluster: "sim".into(),
             election_timeout: self.election_timeout,
@@ -68,6 +77,8 @@ impl SimConfig {
             max_nodes: Some(self.nodes),
             pre_vote: self.pre_vote,
             check_quorum: self.check_quorum,
+            drift_bound_ppm: if self.drift_beyond_bound { 0 } else { drift },
+            lease_margin: Duration::ZERO, // the check is on the lease's bound itself
         }
     }
 }
@@ -86,6 +97,9 @@ impl fmt::Display for SimConfig {
         )?;
         if !self.bugs.is_empty() {
             write!(f, ", injected bugs {:?}", self.bugs)?;
+        }
+        if self.drift_beyond_bound {
+            write!(f, ", clocks drift beyond the bound")?;
         }
         Ok(())
     }

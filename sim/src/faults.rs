@@ -1,9 +1,10 @@
 //! The network and process faults of the chaos phase: partitions (symmetric and one-way),
-//! held links, crashes and pauses; and the healing that ends the phase.
+//! held links, crashes, pauses and leadership transfers; and the healing that ends the phase.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use almost_raft_core::machine::Role;
 use rand::RngExt;
 
 use crate::checker::Check;
@@ -24,6 +25,8 @@ enum Fault {
     Crash,
     /// A node freezes (longer than an election timeout, often), then resumes.
     Pause,
+    /// A node, if it leads, hands leadership over.
+    Transfer,
 }
 
 impl Simulation<'_> {
@@ -42,6 +45,7 @@ impl Simulation<'_> {
             (s.holds, Fault::Hold),
             (s.crashes, Fault::Crash),
             (s.pauses, Fault::Pause),
+            (s.transfers, Fault::Transfer),
         ]
         .into_iter()
         .filter_map(|(on, k)| on.then_some(k))
@@ -53,8 +57,16 @@ impl Simulation<'_> {
         let kind = kinds[self.rng.random_range(0..kinds.len())];
         match kind {
             Fault::Partition => {
-                // Symmetric partition: a random side against the rest.
-                let side: BTreeSet<usize> = (0..n).filter(|_| self.rng.random_bool(0.5)).collect();
+                // Symmetric partition: a random side against the rest, often the leader alone
+                // (the lease's test: the others elect as soon as their stickiness allows).
+                let leader = (0..n).find(|&i| {
+                    let m = self.nodes[i].machine.as_ref();
+                    m.is_some_and(|m| m.role() == Role::Leader)
+                });
+                let side: BTreeSet<usize> = match leader {
+                    Some(leader) if self.rng.random_bool(0.5) => BTreeSet::from([leader]),
+                    _ => (0..n).filter(|_| self.rng.random_bool(0.5)).collect(),
+                };
                 let links: Vec<_> = (0..n)
                     .flat_map(|a| (0..n).map(move |b| (a, b)))
                     .filter(|(a, b)| side.contains(a) != side.contains(b))
@@ -90,7 +102,43 @@ impl Simulation<'_> {
                 let after = self.fault_duration();
                 self.schedule(after, Action::Resume(node));
             }
+            Fault::Transfer => {
+                // Aimed at whoever leads, or it would rarely hit a leader.
+                let leaders: Vec<usize> = (0..n)
+                    .filter(|&i| {
+                        let m = self.nodes[i].machine.as_ref();
+                        m.is_some_and(|m| m.role() == Role::Leader)
+                    })
+                    .collect();
+                if !leaders.is_empty() {
+                    let node = leaders[self.rng.random_range(0..leaders.len())];
+                    self.schedule(Duration::ZERO, Action::Transfer(node));
+                }
+            }
         }
+    }
+
+    /// A leader hands over, as its application may ask at any time.
+    pub(crate) fn transfer(&mut self, node: usize) -> Check {
+        let to = self
+            .rng
+            .random_bool(0.7)
+            .then(|| self.random_node())
+            .filter(|&to| to != node);
+        let n = &mut self.nodes[node];
+        if n.paused || n.saving.is_some() {
+            return Ok(());
+        }
+        let local = n.clock.local(self.now);
+        let Some(machine) = n.machine.as_mut() else {
+            return Ok(());
+        };
+        let target = to.map(|to| format!("n{}", to + 1));
+        if machine.transfer_leadership(local, target.as_deref()).is_err() {
+            return Ok(()); // not the leader any more, or no peer heard from: nothing to do
+        }
+        self.record(Entry::Transfer { node, to });
+        self.handle_ready(node)
     }
 
     pub(crate) fn cut(&mut self, links: Vec<(usize, usize)>) {

@@ -41,8 +41,8 @@ fn body(kind: u8, flag: bool) -> Body {
         1 => Body::PreVoteReply { granted: flag },
         2 => Body::Vote { transfer: flag },
         3 => Body::VoteReply { granted: flag },
-        4 => Body::Heartbeat,
-        5 => Body::HeartbeatReply,
+        4 => Body::Heartbeat { round: 0 },
+        5 => Body::HeartbeatReply { round: 0 },
         _ => Body::TimeoutNow,
     }
 }

@@ -38,8 +38,8 @@ impl Simulation<'_> {
         let (term, body) = match self.rng.random_range(0..4) {
             0 => {
                 let bodies = [
-                    Body::Heartbeat,
-                    Body::HeartbeatReply,
+                    Body::Heartbeat { round: 0 },
+                    Body::HeartbeatReply { round: 0 },
                     Body::PreVote,
                     Body::Vote { transfer: false },
                     Body::Vote { transfer: true },
@@ -69,7 +69,7 @@ impl Simulation<'_> {
                     return Ok(());
                 }
             }
-            _ => (self.hostile_term(term), Body::Heartbeat),
+            _ => (self.hostile_term(term), Body::Heartbeat { round: 0 }),
         };
         let msg = Envelope {
             cluster: "sim".into(),

@@ -34,7 +34,7 @@ use rand_chacha::ChaCha8Rng;
 
 pub use almost_raft_core::bugs::Bug;
 use almost_raft_core::codec;
-use almost_raft_core::machine::{Event, Machine};
+use almost_raft_core::machine::{Event, Machine, Role};
 use almost_raft_core::message::Envelope;
 use almost_raft_core::storage::HardState;
 use checker::{Before, Check, Checker};
@@ -132,7 +132,10 @@ impl<'t> Simulation<'t> {
     fn new(seed: u64, config: &SimConfig, trace: Option<&'t mut dyn FnMut(&str)>) -> Self {
         assert!(config.nodes >= 1, "a simulation needs at least one node");
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let swarm = Swarm::draw(&mut rng, config.nodes, config.election_timeout);
+        let mut swarm = Swarm::draw(&mut rng, config.nodes, config.election_timeout);
+        if config.drift_beyond_bound {
+            swarm.drift_ppm = 100_000; // 10%, while the nodes are told 0
+        }
         let ids: Vec<String> = (1..=config.nodes).map(|i| format!("n{i}")).collect();
         let nodes = ids
             .iter()
@@ -142,7 +145,12 @@ impl<'t> Simulation<'t> {
                 durable: HardState::default(),
                 clock: Clock::new(
                     Duration::from_millis(rng.random_range(0..1000)),
-                    rng.random_range(-swarm.drift_ppm..=swarm.drift_ppm),
+                    // Often at the bound, one way or the other: the lease's worst case.
+                    match rng.random_range(0..4) {
+                        0 => swarm.drift_ppm,
+                        1 => -swarm.drift_ppm,
+                        _ => rng.random_range(-swarm.drift_ppm..=swarm.drift_ppm),
+                    },
                 ),
                 paused: false,
                 inbox: Vec::new(),
@@ -250,6 +258,7 @@ impl<'t> Simulation<'t> {
         match action {
             Action::Deliver { from, to, bytes } => self.deliver(from, to, bytes),
             Action::Timer { node, generation } => self.fire_timer(node, generation),
+            Action::Transfer(node) => self.transfer(node),
             Action::Crash(node) => {
                 if self.phase == Phase::Chaos {
                     self.crash(node, "between steps");
@@ -321,12 +330,20 @@ impl<'t> Simulation<'t> {
         if let Some(e) = self.deferred.take() {
             return Err(e);
         }
+        let (mut lease_holders, mut leaders) = (Vec::new(), Vec::new());
         for (i, n) in self.nodes.iter().enumerate() {
             if let Some(machine) = &n.machine {
                 self.checker.stopped_reports_no_leader(i, machine)?;
+                // Held while the node's own clock has not reached the lease's end.
+                if machine.lease_bound().is_some_and(|bound| self.now < n.clock.global(bound)) {
+                    lease_holders.push((i, machine.term()));
+                }
+                if machine.role() == Role::Leader {
+                    leaders.push((i, machine.term()));
+                }
             }
         }
-        Ok(())
+        self.checker.no_leader_beside_a_lease(&lease_holders, &leaders)
     }
 
     fn deliver(&mut self, from: usize, to: usize, bytes: Vec<u8>) -> Check {

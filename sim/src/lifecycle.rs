@@ -27,7 +27,7 @@ impl Simulation<'_> {
         let seed = self.rng.random::<u64>();
         let mut machine = Machine::new(
             self.nodes[node].id.clone(),
-            self.config.machine_config(),
+            self.config.machine_config(self.swarm.drift_ppm),
             durable.clone(),
             seed,
             local,
@@ -75,9 +75,12 @@ impl Simulation<'_> {
 
     pub(crate) fn schedule_restart(&mut self, node: usize) {
         if self.phase == Phase::Chaos {
-            let down_for = self
-                .max_election_timeout()
-                .mul_f64(self.rng.random_range(0.0..3.0));
+            // Often at once, as a supervisor restarts a crashed process; else after a while.
+            let down_for = if self.rng.random_bool(0.3) {
+                self.config.election_timeout.mul_f64(self.rng.random_range(0.0..0.5))
+            } else {
+                self.max_election_timeout().mul_f64(self.rng.random_range(0.0..3.0))
+            };
             self.schedule(down_for, Action::Restart(node));
         }
     }

@@ -42,8 +42,8 @@ pub(super) fn kind_index(body: Body) -> usize {
         Body::PreVoteReply { .. } => 1,
         Body::Vote { .. } => 2,
         Body::VoteReply { .. } => 3,
-        Body::Heartbeat => 4,
-        Body::HeartbeatReply => 5,
+        Body::Heartbeat { .. } => 4,
+        Body::HeartbeatReply { .. } => 5,
         Body::TimeoutNow => 6,
     }
 }

@@ -19,6 +19,8 @@ pub(crate) enum Action {
     Restart(usize),
     Pause(usize),
     Resume(usize),
+    /// The node, if it leads, hands leadership over (to a random peer, or to its choice).
+    Transfer(usize),
     Mend(Vec<(usize, usize)>),
     Release((usize, usize)),
     Nemesis,

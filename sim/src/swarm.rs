@@ -17,6 +17,8 @@ pub(super) struct Swarm {
     pub holds: bool,
     pub crashes: bool,
     pub pauses: bool,
+    /// Leaders hand over now and then (leadership transfer, thesis §3.10).
+    pub transfers: bool,
     /// Chance, at each step of a node's output, that it crashes right there (before the write,
     /// before the sync, after the sync but before sending, or between two sends).
     pub crash_point: f64,
@@ -97,6 +99,7 @@ impl Swarm {
             } else {
                 0.0
             },
+            transfers: rng.random_bool(0.5),
         }
     }
 }

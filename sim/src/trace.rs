@@ -39,6 +39,10 @@ pub(crate) enum Entry {
     Resume {
         node: usize,
     },
+    Transfer {
+        node: usize,
+        to: Option<usize>,
+    },
     Cut {
         links: Vec<(usize, usize)>,
     },

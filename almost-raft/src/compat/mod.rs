@@ -119,7 +119,7 @@ impl<T> Message<T> {
             Message::HeartBeat {
                 leader_node_id,
                 term,
-            } => (leader_node_id, term, Body::Heartbeat),
+            } => (leader_node_id, term, Body::Heartbeat { round: 0 }),
             Message::Wire(bytes) => return Ok(Some(decode(bytes)?)),
             _ => return Ok(None),
         };
@@ -141,7 +141,7 @@ impl<T> Message<T> {
                 requester_node_id: msg.from,
                 term,
             },
-            Body::Heartbeat => Message::HeartBeat {
+            Body::Heartbeat { .. } => Message::HeartBeat {
                 leader_node_id: msg.from,
                 term,
             },

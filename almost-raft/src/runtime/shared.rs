@@ -204,7 +204,7 @@ impl Shared {
                     published.leader = change.clone();
                     published.subscribers.retain(|s| s.send(change.clone()));
                 }
-                Event::Stopped => {}
+                Event::LeaseChanged { .. } | Event::Stopped => {}
             }
         }
     }

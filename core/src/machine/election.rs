@@ -47,8 +47,9 @@ impl Machine {
                     self.record_vote(now, &msg.from, granted);
                 }
             }
-            Body::Heartbeat => self.handle_heartbeat(now, &msg.from),
-            Body::HeartbeatReply => {} // `step` already noted that the peer is reachable.
+            Body::Heartbeat { round } => self.handle_heartbeat(now, &msg.from, round),
+            // `step` notes that the peer is reachable; the round may extend the lease.
+            Body::HeartbeatReply { round } => self.heartbeat_acknowledged(&msg.from, round),
             Body::TimeoutNow => {
                 // Only the leader this node follows (or the candidate it voted for, which may
                 // have won without a heartbeat reaching us yet) may hand over to it.
@@ -79,7 +80,8 @@ impl Machine {
                 self.become_follower(now, self.term, None);
                 return;
             }
-            self.broadcast(self.term, Body::Heartbeat);
+            let round = self.next_heartbeat_round(now);
+            self.broadcast(self.term, Body::Heartbeat { round });
             self.heartbeat_deadline = now + self.config.heartbeat_interval;
         }
     }
@@ -93,26 +95,31 @@ impl Machine {
         }
         // Leader stickiness (§6.2 / thesis §4.2.3): while a live leader is known, a campaign
         // can only disrupt, unless the leader itself asked for it (TimeoutNow, §3.10).
-        let transfer = matches!(msg.body, Body::Vote { transfer: true });
-        if msg.body.is_vote_request() && !transfer && self.in_lease(now) {
+        if msg.body.is_vote_request() && self.refuses_votes(now, msg) {
             return Some("a live leader is known");
         }
         None
     }
 
-    /// Whether a live leader is known, so that vote requests are refused (leader stickiness).
-    fn in_lease(&self, now: Duration) -> bool {
+    /// Whether this node refuses the vote request `msg` whatever its term (leader stickiness):
+    /// unless the leader asked for the campaign (TimeoutNow), it refuses for one election
+    /// timeout after hearing a leader and after its start, whatever it learnt since (a
+    /// higher term included): the leader lease counts on it.
+    fn refuses_votes(&self, now: Duration, msg: &Envelope) -> bool {
+        if matches!(msg.body, Body::Vote { transfer: true }) {
+            return false;
+        }
         match self.role {
             // Check-quorum makes sure a leader that lost its majority steps down. Without it a
-            // leader has no lease and grants pre-votes, as in etcd: a rejoining node can then
-            // depose it (README, promise 4, says so).
+            // leader grants pre-votes, as in etcd: a rejoining node can then depose it
+            // (README, promise 4, says so), and it loses its lease as it steps down.
             Role::Leader => self.config.check_quorum,
-            _ => {
-                self.leader.is_some()
-                    && self
-                        .leader_heard_at
-                        .is_some_and(|at| now < at + self.config.election_timeout)
+            // A node that starts may have answered a leader just before it went down (one
+            // that never saved a term never answered any: its reply would carry the term).
+            _ if self.restarted && now < self.started_at + self.config.election_timeout => {
+                !bug!(self, NoVoteWaitAfterRestart)
             }
+            _ => now < self.sticky_until,
         }
     }
 
@@ -128,7 +135,7 @@ impl Machine {
 
     fn reply_to_stale(&mut self, msg: &Envelope) {
         let reply = match msg.body {
-            Body::Heartbeat => Body::HeartbeatReply,
+            Body::Heartbeat { round } => Body::HeartbeatReply { round },
             Body::PreVote => Body::PreVoteReply { granted: false },
             Body::Vote { .. } => Body::VoteReply { granted: false },
             _ => return,
@@ -139,9 +146,10 @@ impl Machine {
     /// §5.2 votes, thesis §9.6 pre-votes. `msg.term >= self.term` here.
     fn handle_vote_request(&mut self, now: Duration, msg: &Envelope) {
         let pre = msg.body == Body::PreVote;
-        let can_vote = self.voted_for.as_deref() == Some(msg.from.as_str())
-            || (self.voted_for.is_none() && self.leader.is_none())
-            || (pre && msg.term > self.term);
+        let can_vote = !self.refuses_votes(now, msg)
+            && (self.voted_for.as_deref() == Some(msg.from.as_str())
+                || (self.voted_for.is_none() && self.leader.is_none())
+                || (pre && msg.term > self.term));
         let (reply_term, granted) = if can_vote {
             (msg.term, true)
         } else {
@@ -162,7 +170,7 @@ impl Machine {
         self.send(&msg.from, reply_term, reply);
     }
 
-    fn handle_heartbeat(&mut self, now: Duration, from: &str) {
+    fn handle_heartbeat(&mut self, now: Duration, from: &str, round: u64) {
         if self.role == Role::Leader {
             // Two leaders in one term: impossible while voters keep one vote per term.
             tracing::error!(node = %self.id, term = self.term, other = %from, "heartbeat from another leader of my term");
@@ -170,7 +178,8 @@ impl Machine {
         }
         self.become_follower(now, self.term, Some(from.to_owned()));
         self.leader_heard_at = Some(now);
-        self.send(from, self.term, Body::HeartbeatReply);
+        self.sticky_until = self.sticky_until.max(now + self.config.election_timeout);
+        self.send(from, self.term, Body::HeartbeatReply { round });
     }
 
     fn record_vote(&mut self, now: Duration, from: &str, granted: bool) {
@@ -286,7 +295,9 @@ impl Machine {
         self.leader = Some(self.id.clone());
         self.leader_heard_at = None;
         self.clear_votes();
-        self.broadcast(self.term, Body::Heartbeat);
+        self.reset_lease();
+        let round = self.next_heartbeat_round(now);
+        self.broadcast(self.term, Body::Heartbeat { round });
         self.heartbeat_deadline = now + self.config.heartbeat_interval;
     }
 

@@ -23,6 +23,7 @@ macro_rules! bug {
 }
 
 mod election;
+mod lease;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -73,6 +74,13 @@ pub enum Event {
         role: Role,
         term: u64,
     },
+    /// This node gained or lost the leader lease of `term` ([`Machine::holds_lease`]). A lease
+    /// is lost when it runs out ([`Machine::next_deadline`] is due then, so the driver learns
+    /// of it even when no message arrives), when the node steps down, and before it hands over.
+    LeaseChanged {
+        held: bool,
+        term: u64,
+    },
     /// The node takes no further part: it was removed from its own peer set, or its driver
     /// stopped it ([`Machine::stop`]). A [`Event::LeaderChanged`] with no leader precedes it
     /// when a leader was known.
@@ -105,6 +113,8 @@ pub struct Status {
     pub peers: Vec<NodeId>,
     /// How long ago the leader was last heard from (zero on the leader itself).
     pub since_leader_heard: Option<Duration>,
+    /// How much of the leader lease is left: `Some` only on a leader holding one.
+    pub lease_remaining: Option<Duration>,
     /// How many more nodes must be known before this node may campaign (`min_nodes`).
     pub waiting_for_nodes: usize,
     pub stopped: bool,
@@ -123,6 +133,8 @@ struct Peer {
     /// When the peer really last spoke, and in which term: a handover goes only to a peer
     /// heard from in the current term.
     heard: Option<(u64, Duration)>,
+    /// The latest heartbeat round of this leader's term the peer answered (the lease).
+    acked_round: u64,
 }
 
 /// The election state machine of one node.
@@ -150,12 +162,21 @@ pub struct Machine {
     /// Grants counted twice; only the `GrantsCountedWithoutVoterId` bug makes this non-zero.
     duplicate_grants: usize,
     leader_heard_at: Option<Duration>,
+    /// Vote requests are refused until then (leader stickiness, thesis §4.2.3 and §6.4.1): one
+    /// election timeout after the last heartbeat.
+    sticky_until: Duration,
+    /// When this life of the node began, and whether it resumed a saved term: then it refuses
+    /// votes for one election timeout after.
+    started_at: Duration,
+    restarted: bool,
+    lease: lease::Lease,
     election_deadline: Duration,
     heartbeat_deadline: Duration,
     stopped: bool,
 
     announced_leader: (Option<NodeId>, u64),
     announced_role: Role,
+    announced_lease: bool,
     messages: Vec<Envelope>,
     events: Vec<Event>,
     #[cfg(feature = "bug-injection")]
@@ -181,6 +202,7 @@ impl Machine {
             rng: ChaCha8Rng::seed_from_u64(seed),
             term: hard_state.term,
             voted_for: hard_state.voted_for.clone(),
+            restarted: hard_state.term > 0,
             durable: hard_state,
             term_dirty: false,
             vote_dirty: false,
@@ -191,11 +213,15 @@ impl Machine {
             pre_vote_term: 0,
             duplicate_grants: 0,
             leader_heard_at: None,
+            sticky_until: now,
+            started_at: now,
+            lease: lease::Lease::default(),
             election_deadline: now,
             heartbeat_deadline: now,
             stopped: false,
             announced_leader: (None, 0),
             announced_role: Role::Follower,
+            announced_lease: false,
             messages: Vec::new(),
             events: Vec::new(),
             #[cfg(feature = "bug-injection")]
@@ -257,6 +283,7 @@ impl Machine {
             voted_for: self.voted_for.clone(),
             peers: self.peers.keys().cloned().collect(),
             since_leader_heard,
+            lease_remaining: self.lease_until().map(|until| until.saturating_sub(now)),
             waiting_for_nodes: self.config.min_nodes.saturating_sub(self.voter_count()),
             stopped: self.stopped,
             unauthenticated: 0,
@@ -269,8 +296,11 @@ impl Machine {
             return None;
         }
         Some(match self.role {
-            // Check-quorum is checked at every heartbeat tick.
-            Role::Leader => self.heartbeat_deadline,
+            // Check-quorum is checked at every heartbeat tick; the lease ends when it ends.
+            Role::Leader => match self.lease_until() {
+                Some(until) if self.announced_lease => until.min(self.heartbeat_deadline),
+                _ => self.heartbeat_deadline,
+            },
             _ => self.election_deadline,
         })
     }
@@ -296,7 +326,7 @@ impl Machine {
         if self.role == Role::Candidate {
             self.tally(now);
         }
-        self.announce();
+        self.announce(now);
     }
 
     /// Handles one message from a peer.
@@ -330,7 +360,7 @@ impl Machine {
                 peer.heard = Some((term, now));
             }
         }
-        self.announce();
+        self.announce(now);
         Ok(())
     }
 
@@ -340,7 +370,7 @@ impl Machine {
             return;
         }
         self.on_timeout(now);
-        self.announce();
+        self.announce(now);
     }
 
     /// Adds a voter. Adding a known peer again does nothing.
@@ -363,10 +393,12 @@ impl Machine {
         let peer = Peer {
             active_at: Some(now),
             heard: None,
+            acked_round: 0,
         };
         self.peers.insert(id.to_owned(), peer);
         if self.role == Role::Leader {
-            self.send(id, self.term, Body::Heartbeat);
+            let round = self.lease.round;
+            self.send(id, self.term, Body::Heartbeat { round });
         }
         Ok(())
     }
@@ -378,7 +410,7 @@ impl Machine {
         validate_id(id)?;
         if id == self.id {
             self.halt();
-            self.announce();
+            self.announce(now);
             self.events.push(Event::Stopped);
             return Ok(());
         }
@@ -391,7 +423,7 @@ impl Machine {
             self.leader_heard_at = None;
         }
         self.tally(now);
-        self.announce();
+        self.announce(now);
         Ok(())
     }
 
@@ -420,8 +452,10 @@ impl Machine {
             None => self.most_recently_heard_peer().ok_or(Error::NoPeers)?,
         };
         tracing::info!(node = %self.id, term = self.term, to = %target, "transferring leadership");
+        // The target campaigns past every voter's stickiness: the lease ends first.
+        self.forfeit_lease();
+        self.announce(now);
         self.send(&target, self.term, Body::TimeoutNow);
-        let _ = now;
         Ok(target)
     }
 
@@ -457,7 +491,7 @@ impl Machine {
         self.check_running()?;
         if self.role == Role::Leader {
             self.become_follower(now, self.term, None);
-            self.announce();
+            self.announce(now);
         }
         Ok(())
     }
@@ -549,11 +583,25 @@ impl Machine {
         });
         self.announced_role = self.role;
         self.announced_leader = (self.leader.clone(), term);
+        if self.announced_lease {
+            // A stopped node leads no more; its lease went with its role.
+            self.announced_lease = false;
+            self.events.push(Event::LeaseChanged { held: false, term });
+        }
         self.events.push(Event::Stopped);
     }
 
     /// Queues the events that tell the application what changed since it was last told.
-    fn announce(&mut self) {
+    fn announce(&mut self, now: Duration) {
+        let held = self.holds_lease(now);
+        if !held && self.announced_lease {
+            // Lost before any other change is told: whoever acts on the lease stops first.
+            self.announced_lease = false;
+            self.events.push(Event::LeaseChanged {
+                held: false,
+                term: self.announced_leader.1,
+            });
+        }
         if self.role != self.announced_role {
             self.announced_role = self.role;
             self.events.push(Event::RoleChanged {
@@ -569,5 +617,12 @@ impl Machine {
             });
         }
         self.announced_leader = (self.leader.clone(), self.term);
+        if held && !self.announced_lease {
+            self.announced_lease = true;
+            self.events.push(Event::LeaseChanged {
+                held: true,
+                term: self.term,
+            });
+        }
     }
 }

@@ -173,7 +173,7 @@ impl Network {
     }
     /// Runs the leader's own timers until it has sent a round of heartbeats (etcd's `MsgBeat`).
     pub fn heartbeat(&mut self, leader: &str) {
-        let beat = |m: &Envelope| m.from == leader && m.body == Body::Heartbeat;
+        let beat = |m: &Envelope| m.from == leader && matches!(m.body, Body::Heartbeat { .. });
         let before = self.sent.len();
         while !self.sent[before..].iter().any(beat) {
             assert_eq!(self.role(leader), Role::Leader, "{leader} is not leader");
