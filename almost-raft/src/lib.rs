@@ -30,7 +30,9 @@ pub use almost_raft_core::{auth, codec, config, error, id, machine, message, sto
 /// The 0.4 path of the election loop (now [`compat::election`]).
 pub use compat::election;
 pub use compat::{ClusterNode, Message, Node, NodeState};
-pub use runtime::{LeaderChange, LeaderChanges, NodeBuilder, NodeHandle, Transport};
+pub use runtime::{
+    LeaderChange, LeaderChanges, Lease, Leadership, NodeBuilder, NodeHandle, Transport,
+};
 
 /// The README's Rust examples, compiled and run as doctests.
 #[doc = include_str!("../../README.md")]

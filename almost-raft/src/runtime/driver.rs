@@ -119,11 +119,15 @@ async fn handle_ready<O: Outbox>(
             m.handle_timeout(now);
         }
         queues.forget_peers_not_in(m.peers());
+        // Before anything is sent: a lease given up for a handover is gone before TimeoutNow.
+        shared.publish_lease(&m);
         m.ready()
     };
     if let Some(state) = &ready.hard_state {
         save(shared, state).await?;
-        shared.machine().persisted(shared.now(), state);
+        let mut m = shared.machine();
+        m.persisted(shared.now(), state);
+        shared.publish_lease(&m);
     }
     for msg in ready.messages {
         queues.send(msg);

@@ -22,6 +22,7 @@
 
 mod changes;
 mod driver;
+mod lease;
 mod outbox;
 mod shared;
 mod slot;
@@ -45,6 +46,7 @@ use crate::storage::{FileStorage, MemStorage, Storage};
 pub(crate) use changes::ChangeReceiver;
 pub use changes::MAX_UNREAD_CHANGES;
 pub(crate) use driver::run_node;
+pub use lease::{Lease, Leadership};
 pub(crate) use outbox::Outbox;
 pub use shared::LeaderChange;
 pub(crate) use shared::Shared;
@@ -412,6 +414,47 @@ impl NodeHandle {
             }
         }
         Err(self.failure().unwrap_or(Error::Closed))
+    }
+
+    /// This node's lease, if it holds one now: it leads, and no other node can be elected
+    /// before `until` (as long as clocks drift within `drift_bound_ppm`).
+    pub fn lease(&self) -> Option<Lease> {
+        self.shared.lease()
+    }
+
+    /// Waits until this node leads with a lease. The [`Leadership`] says in which term, and
+    /// resolves [`Leadership::lost`] when the lease ends (also when no message arrives).
+    /// Fails with [`Error::Closed`] if the node stops first.
+    /// The future does not borrow the handle, so it can be spawned.
+    pub fn leadership(
+        &self,
+    ) -> impl std::future::Future<Output = Result<Leadership, Error>> + Send + 'static {
+        Leadership::acquire(self.shared.watch_lease())
+    }
+
+    /// Runs `task(term)` while this node leads: waits for a lease, runs the task, and drops
+    /// it (cancels it) when the lease ends, before any other node can be elected. Returns
+    /// the task's output if it finished in time, `None` if it was cancelled.
+    ///
+    /// ```no_run
+    /// # async fn example(node: &almost_raft::NodeHandle) -> Result<(), almost_raft::Error> {
+    /// node.while_leader(|term| async move {
+    ///     loop {
+    ///         println!("the only copy doing the job, fencing token {term}");
+    ///         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    ///     }
+    /// })
+    /// .await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn while_leader<T, F, Fut>(&self, task: F) -> Result<Option<T>, Error>
+    where
+        F: FnOnce(u64) -> Fut,
+        Fut: std::future::Future<Output = T>,
+    {
+        let leadership = self.leadership().await?;
+        let term = leadership.term();
+        Ok(leadership.run(task(term)).await)
     }
 
     /// Stops the node. A leader first hands leadership to its most responsive peer, so the

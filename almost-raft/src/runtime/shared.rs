@@ -4,10 +4,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use tokio::sync::Notify;
+use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
 
 use super::changes::{ChangeReceiver, ChangeSender, change_channel};
+use super::lease::{LeaseState, lease_channel};
 use super::slot::StorageSlot;
 use super::wire::{ReplayGuard, Signer, decode_received};
 use crate::auth::Keyring;
@@ -50,6 +51,8 @@ pub(crate) struct Shared {
     replays: ReplayGuard,
     /// Messages refused for want of a valid tag.
     unauthenticated: AtomicU64,
+    /// This node's lease, if it holds one (see `lease`).
+    pub(super) lease: watch::Sender<LeaseState>,
 }
 
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -86,6 +89,7 @@ impl Shared {
             signer: keyring.map(|k| Arc::new(Signer::new(k))),
             replays: ReplayGuard::default(),
             unauthenticated: AtomicU64::new(0),
+            lease: lease_channel(),
         }
     }
 
@@ -112,7 +116,10 @@ impl Shared {
         if self.is_closed() {
             return Err(Error::Closed);
         }
-        let result = f(&mut lock(&self.machine), self.now());
+        let mut machine = lock(&self.machine);
+        let result = f(&mut machine, self.now());
+        self.publish_lease(&machine); // at once: a handover's loss shows before it returns
+        drop(machine);
         self.wake.notify_one();
         result
     }
@@ -216,6 +223,7 @@ impl Shared {
         let ready = {
             let mut m = self.machine();
             m.stop(self.now());
+            self.publish_lease(&m);
             m.ready()
         };
         self.publish(None, &ready.events);
@@ -230,5 +238,6 @@ impl Shared {
         }
         published.subscribers.clear();
         self.closed.store(true, Ordering::Release);
+        self.close_lease();
     }
 }
