@@ -19,7 +19,9 @@ use tokio::sync::oneshot;
 
 use crate::error::Error;
 use crate::machine::Status;
-use crate::runtime::{BytesOutbox, LeaderChange, NodeBuilder, Shared, Transport, run_node, udp};
+use crate::runtime::{
+    BytesOutbox, LeaderChange, Lease, NodeBuilder, Shared, Transport, run_node, udp,
+};
 
 mod queue;
 
@@ -35,6 +37,13 @@ pub trait Callbacks: Send + 'static {
     fn send(&mut self, to: &str, message: &[u8]);
     /// The leader this node knows changed (`leader` is `None` when it knows none).
     fn leader_changed(&mut self, change: &LeaderChange);
+    /// This node gained (`held`) or lost the leader lease of `term`. A loss comes when the
+    /// lease ends (`lease_margin` before its bound, also when no message arrives), when the
+    /// node steps down or hands over, and before [`Callbacks::stopped`]; it comes before the
+    /// leader change that goes with it.
+    fn lease_changed(&mut self, held: bool, term: u64) {
+        let _ = (held, term);
+    }
     /// The node stopped, after its last leader change (which names no leader): `failure`
     /// says why when it stopped by itself (a failed save, an internal error), and is `None`
     /// when it was closed or removed from its cluster. Called once, last.
@@ -197,6 +206,50 @@ impl Drop for FinishOnDrop {
     }
 }
 
+/// Calls the leader and lease callbacks, in order, until the node stops; then `stopped`.
+async fn deliver_events(dispatch: Arc<Dispatch>, shared: Arc<Shared>) {
+    let mut changes = shared.subscribe();
+    let mut lease = shared.watch_lease();
+    let mut told: Option<Lease> = None; // the lease the application was told it holds
+    loop {
+        let ends = told.map(|l| l.until);
+        tokio::select! {
+            biased;
+            // A lost lease is told first, and at its end even if the driver is late.
+            _ = sleep_until_some(ends) => {}
+            _ = lease.changed() => {}
+            change = changes.recv() => match change {
+                Some(change) => dispatch.call(|cb| cb.leader_changed(&change)),
+                None => break,
+            },
+        }
+        let now = shared.lease();
+        // Lost: another term, none, or the told one ran out (even if renewed since: the
+        // application must hear of the gap).
+        let lapsed = told.is_some_and(|l| tokio::time::Instant::now() >= l.until);
+        if let Some(lost) = told.filter(|l| lapsed || now.map(|n| n.term) != Some(l.term)) {
+            dispatch.call(|cb| cb.lease_changed(false, lost.term));
+            told = None;
+        }
+        if let (None, Some(gained)) = (told, now) {
+            dispatch.call(|cb| cb.lease_changed(true, gained.term));
+        }
+        told = now;
+    }
+    if let Some(lost) = told {
+        dispatch.call(|cb| cb.lease_changed(false, lost.term));
+    }
+    let failure = shared.failure();
+    dispatch.call(|cb| cb.stopped(failure.as_ref()));
+}
+
+async fn sleep_until_some(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
 /// A running node that talks to the application through [`Callbacks`].
 pub struct EmbeddedNode {
     shared: Arc<Shared>,
@@ -220,17 +273,7 @@ impl EmbeddedNode {
         });
         let (stop, stopped) = oneshot::channel();
         let done = Arc::new(Done::default());
-        let mut changes = shared.subscribe();
-        let events = {
-            let (dispatch, shared) = (dispatch.clone(), shared.clone());
-            runtime.spawn(async move {
-                while let Some(change) = changes.recv().await {
-                    dispatch.call(|cb| cb.leader_changed(&change));
-                }
-                let failure = shared.failure();
-                dispatch.call(|cb| cb.stopped(failure.as_ref()));
-            })
-        };
+        let events = runtime.spawn(deliver_events(dispatch.clone(), shared.clone()));
         let span = tracing::info_span!("almost_raft", node = %shared.machine().id());
         let (transport, receiver) = match udp {
             Some(udp) => {

@@ -15,7 +15,10 @@ use tokio::time::Instant;
 /// when the task started (with its term) and a handle that yields when it was cancelled.
 fn run_forever_while_leader(
     node: Arc<NodeHandle>,
-) -> (oneshot::Receiver<u64>, tokio::task::JoinHandle<(Result<Option<()>, Error>, Instant)>) {
+) -> (
+    oneshot::Receiver<u64>,
+    tokio::task::JoinHandle<(Result<Option<()>, Error>, Instant)>,
+) {
     let (started, started_rx) = oneshot::channel();
     let task = tokio::spawn(async move {
         let result = node
@@ -50,7 +53,11 @@ async fn a_cut_off_leader_cancels_the_task_before_another_node_is_elected() {
     let first = net.agreed_leader(&all).await;
     let leader = first.leader.clone().unwrap();
     let (started, task) = run_forever_while_leader(net.node(&leader));
-    assert_eq!(started.await.unwrap(), first.term, "the task gets the fencing token");
+    assert_eq!(
+        started.await.unwrap(),
+        first.term,
+        "the task gets the fencing token"
+    );
 
     let others = without(&all, &leader);
     let elected = {
@@ -99,7 +106,10 @@ async fn only_the_leader_reports_a_lease() {
     let node = net.node(&leader);
     let lease = node.leadership().await.unwrap();
     assert_eq!(lease.term(), first.term);
-    let remaining = node.status().lease_remaining.expect("the leader holds a lease");
+    let remaining = node
+        .status()
+        .lease_remaining
+        .expect("the leader holds a lease");
     let config = almost_raft::Config::fast_lan();
     assert!(remaining <= config.lease_duration() - config.lease_margin);
     for other in without(&all, &leader) {

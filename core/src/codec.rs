@@ -121,8 +121,9 @@ pub fn encode(msg: &Envelope) -> Result<Vec<u8>, EncodeError> {
         ("from", &msg.from, false),
         ("to", &msg.to, false),
     ];
-    let mut out =
-        Vec::with_capacity(HEADER_LEN + 3 + ROUND_LEN + fields.iter().map(|f| f.1.len()).sum::<usize>());
+    let mut out = Vec::with_capacity(
+        HEADER_LEN + 3 + ROUND_LEN + fields.iter().map(|f| f.1.len()).sum::<usize>(),
+    );
     let (kind, flag) = kind_code(msg.body);
     out.extend_from_slice(&[WIRE_VERSION, kind, u8::from(flag)]);
     out.extend_from_slice(&msg.term.to_be_bytes());
@@ -230,7 +231,9 @@ fn decode_fields(bytes: &[u8]) -> Result<Envelope, DecodeError> {
             return Err(DecodeError::EmptyId { field });
         }
     }
-    let body = body_from(kind, flags, || Ok(u64::from_be_bytes(reader.take::<8>("round")?)))?;
+    let body = body_from(kind, flags, || {
+        Ok(u64::from_be_bytes(reader.take::<8>("round")?))
+    })?;
     if !reader.rest.is_empty() {
         return Err(DecodeError::TrailingBytes(reader.rest.len()));
     }

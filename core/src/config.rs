@@ -288,7 +288,10 @@ mod tests {
         assert_eq!(lease(0), Duration::from_millis(1000));
         // 1000 ms × 0.95 / 1.05
         assert_eq!(lease(50_000), Duration::from_nanos(904_761_904));
-        assert_eq!(lease(MAX_DRIFT_BOUND_PPM), Duration::from_nanos(333_333_333));
+        assert_eq!(
+            lease(MAX_DRIFT_BOUND_PPM),
+            Duration::from_nanos(333_333_333)
+        );
     }
 
     #[test]

@@ -44,10 +44,14 @@ pub enum Body {
     },
     /// The leader is alive (§5.2). `round` counts the leader's heartbeat rounds in its term,
     /// from 1, so that a reply says which round it answers (the leader lease, thesis §6.4.1).
-    Heartbeat { round: u64 },
+    Heartbeat {
+        round: u64,
+    },
     /// Answers a heartbeat, so the leader learns of a higher term and who it can reach;
     /// echoes the heartbeat's `round`.
-    HeartbeatReply { round: u64 },
+    HeartbeatReply {
+        round: u64,
+    },
     /// "Campaign now": the leader hands leadership to the recipient (thesis §3.10).
     TimeoutNow,
 }

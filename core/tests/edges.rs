@@ -57,7 +57,10 @@ fn a_term_jump_beyond_max_term_jump_is_ignored_and_one_within_is_adopted() {
     assert_eq!((nw.role("1"), nw.term("1")), (Role::Leader, 1), "ignored");
     let within = 1 + MAX_TERM_JUMP;
     nw.node_mut("1")
-        .step(TICK, msg("3", "1", within, Body::HeartbeatReply { round: 0 }))
+        .step(
+            TICK,
+            msg("3", "1", within, Body::HeartbeatReply { round: 0 }),
+        )
         .unwrap();
     assert_eq!(
         (nw.role("1"), nw.term("1")),
@@ -181,7 +184,8 @@ fn transfer_picks_only_a_peer_heard_from_in_this_term() {
     assert_eq!(m.role(), Role::Leader);
     m.add_peer(T, "2").unwrap();
     assert_eq!(m.transfer_leadership(T, None), Err(Error::NoPeers));
-    m.step(T, msg("2", "1", 1, Body::HeartbeatReply { round: 0 })).unwrap();
+    m.step(T, msg("2", "1", 1, Body::HeartbeatReply { round: 0 }))
+        .unwrap();
     assert_eq!(m.transfer_leadership(T, None), Ok("2".into()));
 }
 
@@ -193,7 +197,8 @@ fn a_stopped_leader_reports_no_leader_in_its_saved_term() {
     let now = nw.now;
     let m = nw.node_mut("1");
     // It adopts a higher term, but that save fails: the driver stops it.
-    m.step(now, msg("2", "1", 5, Body::HeartbeatReply { round: 0 })).unwrap();
+    m.step(now, msg("2", "1", 5, Body::HeartbeatReply { round: 0 }))
+        .unwrap();
     assert!(m.has_ready());
     m.stop(now);
     let ready = m.ready();

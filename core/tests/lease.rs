@@ -15,9 +15,11 @@ fn leader() -> (Machine, Duration) {
     let mut m = machine("1", config_with(true, true), HardState::default(), &ids(3));
     let now = fire(&mut m);
     drain(&mut m, now);
-    m.step(now, msg("2", "1", 1, Body::PreVoteReply { granted: true })).unwrap();
+    m.step(now, msg("2", "1", 1, Body::PreVoteReply { granted: true }))
+        .unwrap();
     drain(&mut m, now);
-    m.step(now, msg("2", "1", 1, Body::VoteReply { granted: true })).unwrap();
+    m.step(now, msg("2", "1", 1, Body::VoteReply { granted: true }))
+        .unwrap();
     let (sent, _) = drain(&mut m, now);
     assert_eq!(m.role(), Role::Leader);
     assert!(sent.iter().all(|s| s.body == Body::Heartbeat { round: 1 }));
@@ -35,7 +37,8 @@ fn lease_events(events: &[Event]) -> Vec<bool> {
 }
 
 fn ack(m: &mut Machine, at: Duration, from: &str, round: u64) -> Vec<Event> {
-    m.step(at, msg(from, "1", 1, Body::HeartbeatReply { round })).unwrap();
+    m.step(at, msg(from, "1", 1, Body::HeartbeatReply { round }))
+        .unwrap();
     drain(m, at).1
 }
 
@@ -59,7 +62,10 @@ fn the_lease_runs_from_the_send_time_of_the_round_a_majority_answered() {
     let margin = m.config().lease_margin;
     assert_eq!(m.lease_until(), Some(elected + lease - margin));
     let at = elected + TICK / 2;
-    assert_eq!(m.status(at).lease_remaining, Some(elected + lease - margin - at));
+    assert_eq!(
+        m.status(at).lease_remaining,
+        Some(elected + lease - margin - at)
+    );
 }
 
 /// A late answer to an old round extends the lease only from that round's send time.
@@ -98,9 +104,16 @@ fn the_lease_is_lost_at_its_end_without_any_message() {
         }
     }
     assert_eq!(lost_at, Some(end));
-    assert_eq!(m.lease_bound().map(|bound| bound - end), Some(m.config().lease_margin));
+    assert_eq!(
+        m.lease_bound().map(|bound| bound - end),
+        Some(m.config().lease_margin)
+    );
     assert!(!m.holds_lease(end));
-    assert_eq!(m.role(), Role::Leader, "still leader: check-quorum acts later, at T");
+    assert_eq!(
+        m.role(),
+        Role::Leader,
+        "still leader: check-quorum acts later, at T"
+    );
 }
 
 /// "A leader drops its lease before it sends TimeoutNow": the loss is in the same output as
@@ -125,9 +138,16 @@ fn a_leader_drops_its_lease_before_it_hands_over() {
 fn stepping_down_loses_the_lease_before_anything_else_is_told() {
     let (mut m, elected) = leader();
     ack(&mut m, elected, "2", 1);
-    m.step(elected, msg("3", "1", 2, Body::HeartbeatReply { round: 1 })).unwrap();
+    m.step(elected, msg("3", "1", 2, Body::HeartbeatReply { round: 1 }))
+        .unwrap();
     let (_, events) = drain(&mut m, elected);
-    assert_eq!(events.first(), Some(&Event::LeaseChanged { held: false, term: 1 }));
+    assert_eq!(
+        events.first(),
+        Some(&Event::LeaseChanged {
+            held: false,
+            term: 1
+        })
+    );
     assert_eq!(m.role(), Role::Follower);
 }
 
@@ -146,7 +166,8 @@ fn vote(from: &str, term: u64) -> Envelope {
 }
 
 fn granted(sent: &[Envelope]) -> bool {
-    sent.iter().any(|s| s.body == Body::VoteReply { granted: true })
+    sent.iter()
+        .any(|s| s.body == Body::VoteReply { granted: true })
 }
 
 /// Stickiness is a matter of time, not of what the node learnt since: a higher term carried
@@ -156,9 +177,14 @@ fn granted(sent: &[Envelope]) -> bool {
 fn a_follower_refuses_votes_for_t_after_a_heartbeat_whatever_it_learns() {
     let mut m = machine("1", config_with(true, true), HardState::default(), &ids(3));
     let heard = TICK;
-    m.step(heard, msg("2", "1", 1, Body::Heartbeat { round: 1 })).unwrap();
+    m.step(heard, msg("2", "1", 1, Body::Heartbeat { round: 1 }))
+        .unwrap();
     drain(&mut m, heard);
-    m.step(heard, msg("3", "1", 2, Body::PreVoteReply { granted: false })).unwrap();
+    m.step(
+        heard,
+        msg("3", "1", 2, Body::PreVoteReply { granted: false }),
+    )
+    .unwrap();
     drain(&mut m, heard);
     assert_eq!((m.term(), m.leader()), (2, None), "it took the higher term");
     let before_t = heard + T - Duration::from_nanos(1);
@@ -172,7 +198,10 @@ fn a_follower_refuses_votes_for_t_after_a_heartbeat_whatever_it_learns() {
 /// start": it may have answered a leader just before it went down.
 #[test]
 fn a_restarted_node_grants_no_vote_for_t_after_it_starts() {
-    let saved = HardState { term: 3, voted_for: None };
+    let saved = HardState {
+        term: 3,
+        voted_for: None,
+    };
     let started = Duration::from_secs(7);
     let mut m = Machine::new("1", config_with(true, true), saved, 1, started).unwrap();
     for p in ["2", "3"] {
@@ -198,8 +227,10 @@ fn a_new_node_votes_at_once() {
 #[test]
 fn a_transfer_vote_passes_stickiness() {
     let mut m = machine("1", config_with(true, true), HardState::default(), &ids(3));
-    m.step(TICK, msg("2", "1", 1, Body::Heartbeat { round: 1 })).unwrap();
+    m.step(TICK, msg("2", "1", 1, Body::Heartbeat { round: 1 }))
+        .unwrap();
     drain(&mut m, TICK);
-    m.step(2 * TICK, msg("3", "1", 2, Body::Vote { transfer: true })).unwrap();
+    m.step(2 * TICK, msg("3", "1", 2, Body::Vote { transfer: true }))
+        .unwrap();
     assert!(granted(&drain(&mut m, 2 * TICK).0));
 }

@@ -69,7 +69,8 @@ fn update_term_from_message(role: Role) {
         let mut m = node1();
         let now = match role {
             Role::Follower => {
-                m.step(TICK, msg("2", "1", 1, Body::Heartbeat { round: 0 })).unwrap();
+                m.step(TICK, msg("2", "1", 1, Body::Heartbeat { round: 0 }))
+                    .unwrap();
                 TICK
             }
             Role::Candidate => fire(&mut m),
@@ -123,7 +124,8 @@ fn reject_stale_term_message() {
     let mut m = machine("1", config(), state.clone(), &three());
     let deadline = m.next_deadline();
 
-    m.step(TICK, msg("2", "1", 1, Body::Heartbeat { round: 0 })).unwrap();
+    m.step(TICK, msg("2", "1", 1, Body::Heartbeat { round: 0 }))
+        .unwrap();
     m.step(TICK, msg("3", "1", 1, Body::Vote { transfer: false }))
         .unwrap();
     m.step(TICK, msg("3", "1", 1, Body::TimeoutNow)).unwrap();
@@ -203,7 +205,8 @@ fn nonleader_start_election(role: Role) {
     let mut m = node1();
     let start = match role {
         Role::Follower => {
-            m.step(TICK, msg("2", "1", 1, Body::Heartbeat { round: 0 })).unwrap();
+            m.step(TICK, msg("2", "1", 1, Body::Heartbeat { round: 0 }))
+                .unwrap();
             TICK
         }
         Role::Candidate => fire(&mut m),
@@ -377,13 +380,17 @@ fn candidate_fallback() {
         drain(&mut m, now);
         assert_eq!((m.role(), m.term()), (Role::Candidate, 1));
 
-        m.step(now, msg("2", "1", term, Body::Heartbeat { round: 0 })).unwrap();
+        m.step(now, msg("2", "1", term, Body::Heartbeat { round: 0 }))
+            .unwrap();
         assert_eq!(
             (m.role(), m.term(), m.leader()),
             (Role::Follower, term, Some("2"))
         );
         let (sent, _) = drain(&mut m, now);
-        assert_eq!(sent, vec![msg("1", "2", term, Body::HeartbeatReply { round: 0 })]);
+        assert_eq!(
+            sent,
+            vec![msg("1", "2", term, Body::HeartbeatReply { round: 0 })]
+        );
 
         // Conceding in its own term, it keeps the vote it gave itself (§5.2, one per term).
         let own_vote = if term == 1 { Some("1") } else { None };
@@ -417,7 +424,8 @@ fn nonleader_election_timeout_randomized(role: Role) {
         let start = match role {
             Role::Follower => {
                 let term = m.term() + 1;
-                m.step(now, msg("2", "1", term, Body::Heartbeat { round: 0 })).unwrap();
+                m.step(now, msg("2", "1", term, Body::Heartbeat { round: 0 }))
+                    .unwrap();
                 now
             }
             _ => fire(&mut m),
@@ -476,8 +484,16 @@ fn nonleaders_election_timeout_nonconflict(role: Role) {
                 // A higher term from a peer, with no leader: a fresh follower timer from now.
                 Role::Follower => {
                     let from = if m.id() == "1" { "2" } else { "1" };
-                    m.step(now, msg(from, m.id(), m.term() + 1, Body::HeartbeatReply { round: 0 }))
-                        .unwrap();
+                    m.step(
+                        now,
+                        msg(
+                            from,
+                            m.id(),
+                            m.term() + 1,
+                            Body::HeartbeatReply { round: 0 },
+                        ),
+                    )
+                    .unwrap();
                 }
                 _ => {
                     now = now.max(m.next_deadline().unwrap());
@@ -687,7 +703,8 @@ fn vote_rules() {
         let mut m = machine("1", config(), state, &peers);
         let mut now = T + TICK; // past the vote wait of a node that resumes a saved term
         if let Some(ago) = c.leader_heard {
-            m.step(now, msg("3", "1", 2, Body::Heartbeat { round: 0 })).unwrap();
+            m.step(now, msg("3", "1", 2, Body::Heartbeat { round: 0 }))
+                .unwrap();
             drain(&mut m, now);
             now += ago;
         }
@@ -739,7 +756,8 @@ fn timer_restarts_on_granted_vote_and_heartbeat_only() {
         .unwrap();
     let d1 = m.next_deadline().unwrap();
     assert!(d1 >= TICK + T && d1 < TICK + 2 * T);
-    m.step(2 * TICK, msg("2", "1", 1, Body::Heartbeat { round: 0 })).unwrap();
+    m.step(2 * TICK, msg("2", "1", 1, Body::Heartbeat { round: 0 }))
+        .unwrap();
     let d2 = m.next_deadline().unwrap();
     assert!(d2 >= 2 * TICK + T && d2 < 2 * TICK + 2 * T);
 

@@ -263,7 +263,8 @@ fn vote_from_any_state(pre: bool) {
         let mut now = TICK;
         match role {
             Role::Follower => {
-                m.step(now, msg("3", "1", 1, Body::Heartbeat { round: 0 })).unwrap();
+                m.step(now, msg("3", "1", 1, Body::Heartbeat { round: 0 }))
+                    .unwrap();
                 now += T;
             }
             Role::PreCandidate | Role::Candidate => now = fire(&mut m),
@@ -336,7 +337,8 @@ fn leader_stepdown_when_quorum_active() {
     let (mut m, mut now) = check_quorum_leader();
     for _ in 0..50 {
         now += TICK;
-        m.step(now, msg("2", "1", 1, Body::HeartbeatReply { round: 0 })).unwrap();
+        m.step(now, msg("2", "1", 1, Body::HeartbeatReply { round: 0 }))
+            .unwrap();
         m.handle_timeout(now);
         drain(&mut m, now);
     }
@@ -462,10 +464,12 @@ fn leader_election_with_check_quorum() {
         (nw.role("1"), nw.leader("1"), nw.term("1")),
         (Role::Follower, Some("3"), 2)
     );
-    let leader_voted = nw
-        .sent
-        .iter()
-        .any(|m| m.from == "1" && m.to == "3" && m.term == 2 && !matches!(m.body, Body::HeartbeatReply { .. }));
+    let leader_voted = nw.sent.iter().any(|m| {
+        m.from == "1"
+            && m.to == "3"
+            && m.term == 2
+            && !matches!(m.body, Body::HeartbeatReply { .. })
+    });
     assert!(
         !leader_voted,
         "the leader, in its lease, does not answer vote requests"
@@ -937,7 +941,10 @@ fn add_node_check_quorum() {
 #[test]
 fn step_ignore_old_term_msg() {
     let bodies = [
-        (Body::Heartbeat { round: 0 }, Some(Body::HeartbeatReply { round: 0 })),
+        (
+            Body::Heartbeat { round: 0 },
+            Some(Body::HeartbeatReply { round: 0 }),
+        ),
         (Body::HeartbeatReply { round: 0 }, None),
         (Body::PreVote, Some(Body::PreVoteReply { granted: false })),
         (Body::PreVoteReply { granted: true }, None),
@@ -1083,7 +1090,8 @@ fn candidate_self_vote_after_lost_election() {
         );
         let now = fire(&mut m);
         let pending = m.ready();
-        m.step(now, msg("2", "1", 1, Body::Heartbeat { round: 0 })).unwrap();
+        m.step(now, msg("2", "1", 1, Body::Heartbeat { round: 0 }))
+            .unwrap();
         assert_eq!((m.role(), m.leader()), (Role::Follower, Some("2")));
         if let Some(hs) = pending.hard_state {
             m.persisted(now, &hs);
@@ -1274,7 +1282,8 @@ fn past_election_timeout() {
         let mut fired = 0;
         for _ in 0..4000 {
             now += TICK;
-            m.step(now, msg("2", "1", 1, Body::Heartbeat { round: 0 })).unwrap();
+            m.step(now, msg("2", "1", 1, Body::Heartbeat { round: 0 }))
+                .unwrap();
             if m.next_deadline().unwrap() <= now + elapsed {
                 fired += 1;
             }
@@ -1351,7 +1360,8 @@ fn handle_heartbeat() {
         },
         &ids(2),
     );
-    m.step(TICK, msg("2", "1", 2, Body::Heartbeat { round: 0 })).unwrap();
+    m.step(TICK, msg("2", "1", 2, Body::Heartbeat { round: 0 }))
+        .unwrap();
     assert_eq!(
         drain(&mut m, TICK).0,
         vec![msg("1", "2", 2, Body::HeartbeatReply { round: 0 })]

@@ -134,7 +134,10 @@ impl Simulation<'_> {
             return Ok(());
         };
         let target = to.map(|to| format!("n{}", to + 1));
-        if machine.transfer_leadership(local, target.as_deref()).is_err() {
+        if machine
+            .transfer_leadership(local, target.as_deref())
+            .is_err()
+        {
             return Ok(()); // not the leader any more, or no peer heard from: nothing to do
         }
         self.record(Entry::Transfer { node, to });

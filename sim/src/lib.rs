@@ -335,7 +335,10 @@ impl<'t> Simulation<'t> {
             if let Some(machine) = &n.machine {
                 self.checker.stopped_reports_no_leader(i, machine)?;
                 // Held while the node's own clock has not reached the lease's end.
-                if machine.lease_bound().is_some_and(|bound| self.now < n.clock.global(bound)) {
+                if machine
+                    .lease_bound()
+                    .is_some_and(|bound| self.now < n.clock.global(bound))
+                {
                     lease_holders.push((i, machine.term()));
                 }
                 if machine.role() == Role::Leader {
@@ -343,7 +346,8 @@ impl<'t> Simulation<'t> {
                 }
             }
         }
-        self.checker.no_leader_beside_a_lease(&lease_holders, &leaders)
+        self.checker
+            .no_leader_beside_a_lease(&lease_holders, &leaders)
     }
 
     fn deliver(&mut self, from: usize, to: usize, bytes: Vec<u8>) -> Check {

@@ -77,9 +77,12 @@ impl Simulation<'_> {
         if self.phase == Phase::Chaos {
             // Often at once, as a supervisor restarts a crashed process; else after a while.
             let down_for = if self.rng.random_bool(0.3) {
-                self.config.election_timeout.mul_f64(self.rng.random_range(0.0..0.5))
+                self.config
+                    .election_timeout
+                    .mul_f64(self.rng.random_range(0.0..0.5))
             } else {
-                self.max_election_timeout().mul_f64(self.rng.random_range(0.0..3.0))
+                self.max_election_timeout()
+                    .mul_f64(self.rng.random_range(0.0..3.0))
             };
             self.schedule(down_for, Action::Restart(node));
         }

@@ -118,7 +118,9 @@ fn drift_beyond_the_bound() {
         let mut config = SimConfig::new(5, pre_vote, check_quorum);
         config.drift_beyond_bound = true;
         match first_failure(&config) {
-            Some((seed, what)) => println!("drift beyond the bound: caught at seed {seed} ({config}): {what}"),
+            Some((seed, what)) => {
+                println!("drift beyond the bound: caught at seed {seed} ({config}): {what}")
+            }
             None => panic!("drift beyond the bound not caught within {BUDGET} seeds ({config})"),
         }
     }

@@ -32,6 +32,11 @@ pub enum Item {
         message: Vec<u8>,
     },
     Leader(LeaderChange),
+    /// This node gained (`held`) or lost the leader lease of `term`.
+    Lease {
+        held: bool,
+        term: u64,
+    },
     /// The node stopped: the last item. Holds why when it stopped by itself (a failed save,
     /// an internal error); `None` when it was closed or removed from its cluster.
     Stopped(Option<Error>),
@@ -42,7 +47,7 @@ impl Item {
     fn kind(&self) -> Option<bool> {
         match self {
             Item::Send { .. } => Some(true),
-            Item::Leader(_) => Some(false),
+            Item::Leader(_) | Item::Lease { .. } => Some(false),
             Item::Stopped(_) => None,
         }
     }
@@ -138,7 +143,7 @@ impl CallbackQueue {
     fn count_out(st: &mut State, item: &Item) {
         match item {
             Item::Send { .. } => st.backlog.sends -= 1,
-            Item::Leader(_) => st.backlog.changes -= 1,
+            Item::Leader(_) | Item::Lease { .. } => st.backlog.changes -= 1,
             Item::Stopped(_) => {}
         }
     }
@@ -228,6 +233,11 @@ impl Callbacks for QueuedCallbacks {
 
     fn leader_changed(&mut self, change: &LeaderChange) {
         let wake = self.queue.push(Item::Leader(change.clone()));
+        self.wake_if(wake);
+    }
+
+    fn lease_changed(&mut self, held: bool, term: u64) {
+        let wake = self.queue.push(Item::Lease { held, term });
         self.wake_if(wake);
     }
 

@@ -65,7 +65,10 @@ impl Shared {
     }
 
     pub(crate) fn lease(&self) -> Option<Lease> {
-        self.lease.borrow().held.filter(|l| Instant::now() < l.until)
+        self.lease
+            .borrow()
+            .held
+            .filter(|l| Instant::now() < l.until)
     }
 
     pub(crate) fn watch_lease(&self) -> LeaseWatch {

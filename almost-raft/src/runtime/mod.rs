@@ -46,7 +46,7 @@ use crate::storage::{FileStorage, MemStorage, Storage};
 pub(crate) use changes::ChangeReceiver;
 pub use changes::MAX_UNREAD_CHANGES;
 pub(crate) use driver::run_node;
-pub use lease::{Lease, Leadership};
+pub use lease::{Leadership, Lease};
 pub(crate) use outbox::Outbox;
 pub use shared::LeaderChange;
 pub(crate) use shared::Shared;

@@ -64,7 +64,11 @@ impl Machine {
     pub(super) fn next_heartbeat_round(&mut self, now: Duration) -> u64 {
         let duration = self.config.lease_duration();
         let lease = &mut self.lease;
-        while lease.sent.front().is_some_and(|(_, at)| *at + duration <= now) {
+        while lease
+            .sent
+            .front()
+            .is_some_and(|(_, at)| *at + duration <= now)
+        {
             lease.sent.pop_front(); // its lease would already be over
         }
         lease.round += 1;
