@@ -12,7 +12,7 @@ int main(void) {
     const uint8_t hb[] = {1, 5, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 'l', 1, 'f'};
     almost_raft_config *config;
     almost_raft_node *node;
-    almost_raft_callbacks cb = {NULL, noop, NULL, NULL};
+    almost_raft_callbacks cb = {NULL, noop, NULL, NULL, NULL};
     struct timespec a, b;
     int i, n = 200000;
     almost_raft_config_new("f", 1, &config);

@@ -113,14 +113,24 @@ typedef void (*almost_raft_leader_fn)(void *userdata,
 // Frees what `userdata` points to: called exactly once, after the last callback.
 typedef void (*almost_raft_free_fn)(void *userdata);
 
+// This node gained (`held`) or lost the leader lease of `term`. While it holds one, no other
+// node can be elected. A loss comes when the lease ends (lease_margin_ms before its bound,
+// also when no message arrives), when the node steps down or hands over, and before the node
+// stops; it comes before the leader change that goes with it. Stop acting as the only leader
+// at once.
+typedef void (*almost_raft_lease_fn)(void *userdata, bool held, uint64_t term);
+
 // How the node calls back. `send` is required unless the node runs on the built-in UDP
-// transport (almost_raft_config_set_listen); `leader_changed` and `free_userdata` may be
-// NULL. Callbacks run on a library thread, one at a time, never concurrently for one node.
+// transport (almost_raft_config_set_listen); `leader_changed`, `free_userdata` and
+// `lease_changed` may be NULL. Callbacks run on a library thread, one at a time, never
+// concurrently for one node. Zero the struct before filling it (`= {0}`), so that fields
+// added later start as NULL.
 typedef struct almost_raft_callbacks {
   void *userdata;
   almost_raft_send_fn send;
   almost_raft_leader_fn leader_changed;
   almost_raft_free_fn free_userdata;
+  almost_raft_lease_fn lease_changed;
 } almost_raft_callbacks;
 
 // What a node knows; it agrees with the last leader callback.
@@ -150,6 +160,8 @@ typedef struct almost_raft_status {
   int64_t since_leader_heard_ms;
   // Messages refused because they were not signed under the node's keyring.
   uint64_t unauthenticated;
+  // How much of the leader lease is left, in ms; -1 when this node holds none.
+  int64_t lease_remaining_ms;
 } almost_raft_status;
 
 #ifdef __cplusplus
@@ -210,6 +222,16 @@ enum almost_raft_result almost_raft_config_set_pre_vote(struct almost_raft_confi
 // Check-quorum (default on): a leader that hears no majority for an election timeout steps down.
 enum almost_raft_result almost_raft_config_set_check_quorum(struct almost_raft_config *config,
                                                             bool on);
+
+// The most any node's clock may drift from real time, in parts per million (default 50000,
+// 5%; at most 500000). The leader lease is shortened by it.
+enum almost_raft_result almost_raft_config_set_drift_bound_ppm(struct almost_raft_config *config,
+                                                               uint32_t ppm);
+
+// How long before the lease's bound `lease_changed` says the lease is lost, in ms (default
+// 50): the time the application needs to stop acting as the only leader.
+enum almost_raft_result almost_raft_config_set_lease_margin_ms(struct almost_raft_config *config,
+                                                               uint64_t ms);
 
 // A file that keeps the term and vote across restarts (its directory must exist). Without
 // one they live in memory, and a restarted node could vote twice in one term.

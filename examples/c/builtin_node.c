@@ -38,7 +38,7 @@ static int fail(const char *what, almost_raft_result code) {
 int main(int argc, char **argv) {
     almost_raft_config *config = NULL;
     almost_raft_node *node = NULL;
-    almost_raft_callbacks callbacks = {NULL, NULL, on_leader, NULL};
+    almost_raft_callbacks callbacks = {NULL, NULL, on_leader, NULL, NULL};
     const char *key_file = getenv("ALMOST_RAFT_KEY_FILE");
     almost_raft_result rc;
     sigset_t stop_signals;

@@ -124,7 +124,7 @@ int main(int argc, char **argv) {
     struct sockaddr_in listen_addr;
     almost_raft_config *config = NULL;
     almost_raft_node *node = NULL;
-    almost_raft_callbacks callbacks;
+    almost_raft_callbacks callbacks = {0};
     almost_raft_result rc;
     long long stop_by = 0; /* once signalled: until when to wait for the handover */
     int handed_over = 0;

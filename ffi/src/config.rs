@@ -215,6 +215,32 @@ pub extern "C" fn almost_raft_config_set_check_quorum(
     })
 }
 
+/// The most any node's clock may drift from real time, in parts per million (default 50000,
+/// 5%; at most 500000). The leader lease is shortened by it.
+#[unsafe(no_mangle)]
+pub extern "C" fn almost_raft_config_set_drift_bound_ppm(
+    config: *mut almost_raft_config,
+    ppm: u32,
+) -> almost_raft_result {
+    set(config, |c| {
+        c.config.drift_bound_ppm = ppm;
+        Ok(())
+    })
+}
+
+/// How long before the lease's bound `lease_changed` says the lease is lost, in ms (default
+/// 50): the time the application needs to stop acting as the only leader.
+#[unsafe(no_mangle)]
+pub extern "C" fn almost_raft_config_set_lease_margin_ms(
+    config: *mut almost_raft_config,
+    ms: u64,
+) -> almost_raft_result {
+    set(config, |c| {
+        c.config.lease_margin = Duration::from_millis(ms);
+        Ok(())
+    })
+}
+
 /// A file that keeps the term and vote across restarts (its directory must exist). Without
 /// one they live in memory, and a restarted node could vote twice in one term.
 #[unsafe(no_mangle)]

@@ -41,18 +41,28 @@ pub type almost_raft_leader_fn = Option<
     ),
 >;
 
+/// This node gained (`held`) or lost the leader lease of `term`. While it holds one, no other
+/// node can be elected. A loss comes when the lease ends (lease_margin_ms before its bound,
+/// also when no message arrives), when the node steps down or hands over, and before the node
+/// stops; it comes before the leader change that goes with it. Stop acting as the only leader
+/// at once.
+pub type almost_raft_lease_fn = Option<extern "C" fn(userdata: *mut c_void, held: bool, term: u64)>;
+
 /// Frees what `userdata` points to: called exactly once, after the last callback.
 pub type almost_raft_free_fn = Option<extern "C" fn(userdata: *mut c_void)>;
 
 /// How the node calls back. `send` is required unless the node runs on the built-in UDP
-/// transport (almost_raft_config_set_listen); `leader_changed` and `free_userdata` may be
-/// NULL. Callbacks run on a library thread, one at a time, never concurrently for one node.
+/// transport (almost_raft_config_set_listen); `leader_changed`, `free_userdata` and
+/// `lease_changed` may be NULL. Callbacks run on a library thread, one at a time, never
+/// concurrently for one node. Zero the struct before filling it (`= {0}`), so that fields
+/// added later start as NULL.
 #[repr(C)]
 pub struct almost_raft_callbacks {
     pub userdata: *mut c_void,
     pub send: almost_raft_send_fn,
     pub leader_changed: almost_raft_leader_fn,
     pub free_userdata: almost_raft_free_fn,
+    pub lease_changed: almost_raft_lease_fn,
 }
 
 struct CCallbacks(almost_raft_callbacks);
@@ -83,6 +93,12 @@ impl Callbacks for CCallbacks {
                 leader.len(),
                 change.term,
             );
+        }
+    }
+
+    fn lease_changed(&mut self, held: bool, term: u64) {
+        if let Some(lease_changed) = self.0.lease_changed {
+            lease_changed(self.0.userdata, held, term);
         }
     }
 }
@@ -243,6 +259,8 @@ pub struct almost_raft_status {
     pub since_leader_heard_ms: i64,
     /// Messages refused because they were not signed under the node's keyring.
     pub unauthenticated: u64,
+    /// How much of the leader lease is left, in ms; -1 when this node holds none.
+    pub lease_remaining_ms: i64,
 }
 
 /// `id` as a NUL-terminated C string in a fixed buffer (ids are at most MAX_ID_LEN bytes).
@@ -310,6 +328,9 @@ pub extern "C" fn almost_raft_node_status(
                 .since_leader_heard
                 .map_or(-1, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
             unauthenticated: status.unauthenticated,
+            lease_remaining_ms: status
+                .lease_remaining
+                .map_or(-1, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
         };
         Ok(())
     })

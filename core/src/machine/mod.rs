@@ -283,7 +283,10 @@ impl Machine {
             voted_for: self.voted_for.clone(),
             peers: self.peers.keys().cloned().collect(),
             since_leader_heard,
-            lease_remaining: self.lease_until().map(|until| until.saturating_sub(now)),
+            lease_remaining: self
+                .lease_until()
+                .filter(|until| now < *until)
+                .map(|until| until - now),
             waiting_for_nodes: self.config.min_nodes.saturating_sub(self.voter_count()),
             stopped: self.stopped,
             unauthenticated: 0,

@@ -12,6 +12,7 @@ static void count_free(void *userdata) {
 
 static almost_raft_callbacks callbacks(void) {
     almost_raft_callbacks cb;
+    memset(&cb, 0, sizeof cb);
     cb.userdata = NULL;
     cb.send = ignore_send;
     cb.leader_changed = NULL;
@@ -19,11 +20,11 @@ static almost_raft_callbacks callbacks(void) {
     return cb;
 }
 
-/* A heartbeat on the wire (docs/wire.md): version 1, kind 5, term 1. */
+/* A heartbeat on the wire (docs/wire.md): version 3, kind 5, term 1, round 1. */
 static size_t heartbeat(uint8_t *out, const char *cluster, const char *from, const char *to) {
     size_t n = 0, i;
     const char *fields[3];
-    out[n++] = 1;
+    out[n++] = 3;
     out[n++] = 5;
     out[n++] = 0;
     for (i = 0; i < 7; i++) out[n++] = 0;
@@ -37,6 +38,8 @@ static size_t heartbeat(uint8_t *out, const char *cluster, const char *from, con
         memcpy(out + n, fields[i], len);
         n += len;
     }
+    for (i = 0; i < 7; i++) out[n++] = 0;
+    out[n++] = 1;
     return n;
 }
 

@@ -132,6 +132,7 @@ int main(void) {
     for (i = 0; i < N; i++) {
         almost_raft_config *config = NULL;
         almost_raft_callbacks callbacks;
+        memset(&callbacks, 0, sizeof callbacks);
         CHECK_OK(almost_raft_config_new(c.m[i].id, strlen(c.m[i].id), &config));
         for (j = 0; j < N; j++) {
             if (j != i) CHECK_OK(almost_raft_config_add_peer(config, c.m[j].id, strlen(c.m[j].id)));

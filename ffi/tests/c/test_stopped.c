@@ -24,10 +24,10 @@ static void signal_free(void *userdata) {
     pthread_mutex_unlock(&lock);
 }
 
-/* A heartbeat of the leader `from` to "a" in `term` (docs/wire.md). */
+/* A heartbeat (round 1) of the leader `from` to "a" in `term` (docs/wire.md, version 3). */
 static size_t heartbeat(uint8_t *out, uint64_t term, char from) {
     size_t n = 0;
-    out[n++] = 1;
+    out[n++] = 3;
     out[n++] = 5;
     out[n++] = 0;
     for (int i = 7; i >= 0; i--) out[n++] = (uint8_t)(term >> (8 * i));
@@ -36,6 +36,7 @@ static size_t heartbeat(uint8_t *out, uint64_t term, char from) {
     out[n++] = (uint8_t)from;
     out[n++] = 1;
     out[n++] = 'a';
+    for (int i = 7; i >= 0; i--) out[n++] = (uint8_t)(i == 0);
     return n;
 }
 
@@ -47,7 +48,7 @@ static void a_save_fails(void) {
     uint8_t bytes[32];
     almost_raft_config *config = NULL;
     almost_raft_node *node = NULL;
-    almost_raft_callbacks cb = {NULL, ignore_send, NULL, signal_free};
+    almost_raft_callbacks cb = {NULL, ignore_send, NULL, signal_free, NULL};
     almost_raft_status status;
 
     CHECK(mkdtemp(dir) != NULL);
@@ -83,6 +84,7 @@ int main(void) {
     almost_raft_config *config = NULL;
     almost_raft_node *node = NULL;
     almost_raft_callbacks cb;
+    memset(&cb, 0, sizeof cb);
     almost_raft_status status;
     char leader[ALMOST_RAFT_MAX_ID_LEN + 1];
     const uint8_t garbage[3] = {1, 2, 3};

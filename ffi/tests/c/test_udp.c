@@ -67,7 +67,7 @@ int main(void) {
     for (int i = 0; i < N; i++) ports[i] = free_port();
     for (int i = 0; i < N; i++) {
         almost_raft_config *config = NULL;
-        almost_raft_callbacks cb = {&indexes[i], NULL, on_leader, NULL}; /* no send */
+        almost_raft_callbacks cb = {&indexes[i], NULL, on_leader, NULL, NULL}; /* no send */
         CHECK_OK(almost_raft_config_new(ids[i], 1, &config));
         CHECK_OK(almost_raft_config_set_election_timeout_ms(config, 150));
         CHECK_OK(almost_raft_config_set_heartbeat_interval_ms(config, 50));

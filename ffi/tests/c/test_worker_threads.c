@@ -50,6 +50,7 @@ static int race(void) {
     almost_raft_config *config = NULL;
     almost_raft_node *node = NULL;
     almost_raft_callbacks cb;
+    memset(&cb, 0, sizeof cb);
     pthread_t thread;
     int threads;
     CHECK_OK(almost_raft_config_new("me", 2, &config));
