@@ -73,7 +73,7 @@ fn a_cut_off_leader_hears_it_lost_the_lease_before_anyone_hears_of_a_new_leader(
     let config = Config {
         election_timeout: Duration::from_millis(600),
         heartbeat_interval: Duration::from_millis(50),
-        lease_margin: Duration::from_millis(200),
+        lease_margin: Some(Duration::from_millis(200)),
         min_nodes: 3,
         ..Config::default()
     };

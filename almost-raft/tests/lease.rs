@@ -111,7 +111,7 @@ async fn only_the_leader_reports_a_lease() {
         .lease_remaining
         .expect("the leader holds a lease");
     let config = almost_raft::Config::fast_lan();
-    assert!(remaining <= config.lease_duration() - config.lease_margin);
+    assert!(remaining <= config.lease_duration() - config.lease_margin());
     for other in without(&all, &leader) {
         assert_eq!(net.node(&other).lease(), None);
         assert_eq!(net.node(&other).status().lease_remaining, None);

@@ -37,7 +37,8 @@ pub struct Config {
     pub drift_bound_ppm: u32,
     /// How long before the lease's bound the application is told the lease is lost, so that
     /// it can stop acting (deliver the event, cancel a task) while the bound still holds.
-    pub lease_margin: Duration,
+    /// `None`: a quarter of the lease, at most 50 ms ([`Config::lease_margin`]).
+    pub lease_margin: Option<Duration>,
 }
 
 /// The largest drift bound accepted: 50%. Beyond it the lease would be nearly nothing.
@@ -55,7 +56,7 @@ impl Default for Config {
             pre_vote: true,
             check_quorum: true,
             drift_bound_ppm: 50_000,
-            lease_margin: Duration::from_millis(50),
+            lease_margin: None,
         }
     }
 }
@@ -84,7 +85,6 @@ impl Config {
             election_timeout: Duration::from_millis(150),
             heartbeat_interval: Duration::from_millis(50),
             message_timeout: Duration::from_millis(50),
-            lease_margin: Duration::from_millis(20),
             ..Config::default()
         }
     }
@@ -97,6 +97,12 @@ impl Config {
         let ppm = u128::from(self.drift_bound_ppm);
         let nanos = self.election_timeout.as_nanos() * (1_000_000 - ppm) / (1_000_000 + ppm);
         Duration::from_nanos(u64::try_from(nanos).expect("at most the election timeout"))
+    }
+
+    /// The lease margin in effect: the one set, or a quarter of the lease, at most 50 ms.
+    pub fn lease_margin(&self) -> Duration {
+        self.lease_margin
+            .unwrap_or_else(|| (self.lease_duration() / 4).min(Duration::from_millis(50)))
     }
 
     /// Checks every field; the error names the first field that is wrong.
@@ -161,16 +167,15 @@ impl Config {
             ));
         }
         let lease = self.lease_duration();
-        if self.lease_margin + self.heartbeat_interval >= lease {
+        if self.lease_margin() >= lease {
             return Err(ConfigError::new(
                 "lease_margin_ms",
                 format!(
-                    "{} ms leaves no lease: it must be less than the lease ({} ms: the \
-                     election timeout shrunk by the drift bound) minus the heartbeat interval \
-                     ({} ms)",
-                    self.lease_margin.as_millis(),
+                    "{} ms leaves no lease: it must be less than the lease, {} ms (the \
+                     election timeout shrunk by the drift bound), and should leave more than \
+                     one heartbeat interval",
+                    self.lease_margin().as_millis(),
                     lease.as_millis(),
-                    self.heartbeat_interval.as_millis()
                 ),
             ));
         }
@@ -269,7 +274,7 @@ mod tests {
         );
         assert_eq!(
             field_of(Config {
-                lease_margin: ms(805), // the lease is 904 ms, the heartbeat interval 100 ms
+                lease_margin: Some(ms(905)), // the lease is 904 ms
                 ..base()
             }),
             "lease_margin_ms"

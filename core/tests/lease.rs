@@ -59,7 +59,7 @@ fn the_lease_runs_from_the_send_time_of_the_round_a_majority_answered() {
     assert_eq!(lease_events(&events), vec![true]);
     assert_eq!(m.lease_bound(), Some(elected + lease));
     // The application's lease ends `lease_margin` before the bound.
-    let margin = m.config().lease_margin;
+    let margin = m.config().lease_margin();
     assert_eq!(m.lease_until(), Some(elected + lease - margin));
     let at = elected + TICK / 2;
     assert_eq!(
@@ -106,7 +106,7 @@ fn the_lease_is_lost_at_its_end_without_any_message() {
     assert_eq!(lost_at, Some(end));
     assert_eq!(
         m.lease_bound().map(|bound| bound - end),
-        Some(m.config().lease_margin)
+        Some(m.config().lease_margin())
     );
     assert!(!m.holds_lease(end));
     assert_eq!(

@@ -228,15 +228,16 @@ pub extern "C" fn almost_raft_config_set_drift_bound_ppm(
     })
 }
 
-/// How long before the lease's bound `lease_changed` says the lease is lost, in ms (default
-/// 50): the time the application needs to stop acting as the only leader.
+/// How long before the lease's bound `lease_changed` says the lease is lost, in ms: the time
+/// the application needs to stop acting as the only leader (default: a quarter of the lease,
+/// at most 50 ms). It must be less than the lease.
 #[unsafe(no_mangle)]
 pub extern "C" fn almost_raft_config_set_lease_margin_ms(
     config: *mut almost_raft_config,
     ms: u64,
 ) -> almost_raft_result {
     set(config, |c| {
-        c.config.lease_margin = Duration::from_millis(ms);
+        c.config.lease_margin = Some(Duration::from_millis(ms));
         Ok(())
     })
 }

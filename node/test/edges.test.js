@@ -10,12 +10,14 @@ const { waitFor, Node } = require('./helpers');
 const MAX_QUEUED_SENDS = 1024;
 const MAX_QUEUED_CHANGES = 64;
 
-/** A heartbeat of the leader `from` to `to` in `term` (docs/wire.md). */
+/** A heartbeat (round 1) of the leader `from` to `to` in `term` (docs/wire.md, version 3). */
 function heartbeat(term, from, to = 'a') {
   const t = Buffer.alloc(8);
   t.writeBigUInt64BE(BigInt(term));
   const id = (s) => Buffer.concat([Buffer.from([s.length]), Buffer.from(s)]);
-  return Buffer.concat([Buffer.from([1, 5, 0]), t, Buffer.from([0]), id(from), id(to)]);
+  const round = Buffer.alloc(8);
+  round.writeBigUInt64BE(1n);
+  return Buffer.concat([Buffer.from([3, 5, 0]), t, Buffer.from([0]), id(from), id(to), round]);
 }
 
 /** Collects process warnings of almost-raft while `body` runs. */

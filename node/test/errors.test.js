@@ -229,7 +229,7 @@ test('with keys, nodes sign everything and refuse unsigned messages with ERR_UNA
   try {
     const { leader, term } = await agreedLeader(net.nodes.values());
     const follower = [...net.nodes.values()].find((n) => n.id !== leader);
-    const unsigned = Buffer.concat([Buffer.from([1, 5, 0]), Buffer.alloc(8), Buffer.from([0, 1, 0x62, 1]), Buffer.from(follower.id)]);
+    const unsigned = Buffer.concat([Buffer.from([3, 5, 0]), Buffer.alloc(8), Buffer.from([0, 1, 0x62, 1]), Buffer.from(follower.id), Buffer.alloc(8)]);
     unsigned.writeBigUInt64BE(BigInt(term + 5), 3);
     unsigned[13] = leader.charCodeAt(0);
     assert.throws(() => follower.receive(unsigned), { code: 'ERR_UNAUTHENTICATED', message: /not signed/ });

@@ -39,7 +39,7 @@ struct NativeNode {
 impl NativeNode {
     #[new]
     #[allow(clippy::too_many_arguments)]
-    #[pyo3(signature = (id, peers, election_timeout_ms, heartbeat_interval_ms, message_timeout_ms, min_nodes, max_nodes, pre_vote, check_quorum, state_path, cluster, keys, key_file, listen, addresses))]
+    #[pyo3(signature = (id, peers, election_timeout_ms, heartbeat_interval_ms, message_timeout_ms, min_nodes, max_nodes, pre_vote, check_quorum, state_path, cluster, keys, key_file, listen, addresses, drift_bound_ppm, lease_margin_ms))]
     fn new(
         py: Python<'_>,
         id: &str,
@@ -57,6 +57,8 @@ impl NativeNode {
         key_file: Option<PathBuf>,
         listen: Option<String>,
         addresses: Vec<(String, String)>,
+        drift_bound_ppm: u32,
+        lease_margin_ms: Option<u64>,
     ) -> PyResult<Self> {
         let config = Config {
             cluster: cluster.to_owned(),
@@ -67,6 +69,8 @@ impl NativeNode {
             max_nodes,
             pre_vote,
             check_quorum,
+            drift_bound_ppm,
+            lease_margin: lease_margin_ms.map(Duration::from_millis),
         };
         let mut builder = NodeBuilder::new(id).peers(peers).config(config).keys(keys);
         if let Some(path) = key_file {
@@ -112,7 +116,7 @@ impl NativeNode {
     }
 
     /// (role, term, leader, peers, voted_for, waiting_for_nodes, stopped, id,
-    /// since_leader_heard_ms, unauthenticated)
+    /// since_leader_heard_ms, unauthenticated, lease_remaining_ms)
     #[allow(clippy::type_complexity)]
     fn status(
         &self,
@@ -128,6 +132,7 @@ impl NativeNode {
         String,
         Option<f64>,
         u64,
+        Option<f64>,
     )> {
         let s = self.node.status().map_err(|e| raise(py, e))?;
         Ok((
@@ -141,6 +146,7 @@ impl NativeNode {
             s.id,
             s.since_leader_heard.map(|d| d.as_secs_f64() * 1000.0),
             s.unauthenticated,
+            s.lease_remaining.map(|d| d.as_secs_f64() * 1000.0),
         ))
     }
 
@@ -149,6 +155,7 @@ impl NativeNode {
     }
 
     /// The next callback to run: ("send", to, bytes), ("leader", leader, term),
+    /// ("lease", held, term),
     /// ("stopped", error or None) once, last, when the node stopped (the error says why it
     /// stopped by itself), None when nothing came within `timeout_ms`, or ("closed",) once
     /// everything was taken.
@@ -165,6 +172,9 @@ impl NativeNode {
             Popped::Item(Item::Leader(change)) => ("leader", change.leader, change.term)
                 .into_pyobject(py)?
                 .into_any(),
+            Popped::Item(Item::Lease { held, term }) => {
+                ("lease", held, term).into_pyobject(py)?.into_any()
+            }
             Popped::Item(Item::Stopped(failure)) => {
                 let failure = failure.map(|e| raise(py, e).into_value(py));
                 ("stopped", failure).into_pyobject(py)?.into_any()
@@ -213,5 +223,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("DEFAULT_MIN_NODES", defaults.min_nodes)?;
     m.add("DEFAULT_PRE_VOTE", defaults.pre_vote)?;
     m.add("DEFAULT_CHECK_QUORUM", defaults.check_quorum)?;
+    m.add("DEFAULT_DRIFT_BOUND_PPM", defaults.drift_bound_ppm)?;
     Ok(())
 }

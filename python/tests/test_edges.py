@@ -20,9 +20,9 @@ from .conftest import GUARD
 
 
 def heartbeat(term: int, sender: str, to: str = "a") -> bytes:
-    """A heartbeat of the leader `sender` in `term` (docs/wire.md)."""
+    """A heartbeat (round 1) of the leader `sender` in `term` (docs/wire.md, version 3)."""
     ids = b"".join(bytes([len(i)]) + i.encode() for i in (sender, to))
-    return bytes([1, 5, 0]) + term.to_bytes(8, "big") + b"\x00" + ids
+    return bytes([3, 5, 0]) + term.to_bytes(8, "big") + b"\x00" + ids + (1).to_bytes(8, "big")
 
 
 def poll(predicate: Callable[[], bool], what: str) -> None:

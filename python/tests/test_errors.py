@@ -73,14 +73,14 @@ def test_malformed_and_foreign_messages_raise_message_error() -> None:
             with pytest.raises(almost_raft.MessageError) as info:
                 node.receive(bytes.fromhex(vector["hex"]))
             assert info.value.kind == "MALFORMED_MESSAGE", vector["name"]
-        heartbeat = bytes.fromhex("01050000000000000000050001620161")  # from b to a
+        heartbeat = bytes.fromhex("03050000000000000000050001620161" + "0000000000000001")  # from b to a
         node.receive(heartbeat)
         node.receive(bytearray(heartbeat))
         node.receive(memoryview(heartbeat))
         with pytest.raises(almost_raft.MessageError, match="cluster"):
-            node.receive(bytes.fromhex("010500000000000000000501780162" + "0161"))
+            node.receive(bytes.fromhex("030500000000000000000501780162" + "0161" + "0000000000000001"))
         with pytest.raises(almost_raft.PeerError, match="not a peer"):
-            node.receive(bytes.fromhex("01050000000000000000050001780161"))  # from x
+            node.receive(bytes.fromhex("03050000000000000000050001780161" + "0000000000000001"))  # from x
 
 
 def test_calls_after_close_raise_closed_error() -> None:
@@ -124,7 +124,7 @@ def test_a_keyed_cluster_elects_and_refuses_unsigned_messages() -> None:
         agreed = c.agreed()
         follower = next(n for id, n in c.nodes.items() if id != agreed.leader)
         with pytest.raises(almost_raft.UnauthenticatedError, match="not signed") as raised:
-            follower.receive(bytes([1, 5, 0]) + (agreed.term + 5).to_bytes(8, "big") + b"\x00\x02p1\x02p2")
+            follower.receive(bytes([3, 5, 0]) + (agreed.term + 5).to_bytes(8, "big") + b"\x00\x02p1\x02p2" + bytes(8))
         assert raised.value.kind == "UNAUTHENTICATED" and isinstance(raised.value, almost_raft.MessageError)
         assert follower.status().unauthenticated == 1
         assert c.agreed() == agreed

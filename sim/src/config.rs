@@ -78,7 +78,7 @@ impl SimConfig {
             pre_vote: self.pre_vote,
             check_quorum: self.check_quorum,
             drift_bound_ppm: if self.drift_beyond_bound { 0 } else { drift },
-            lease_margin: Duration::ZERO, // the check is on the lease's bound itself
+            lease_margin: Some(Duration::ZERO), // the check is on the lease's bound itself
         }
     }
 }

@@ -40,7 +40,7 @@ impl Machine {
     /// lead, handed over, or no round of this term was acknowledged by a majority yet).
     pub fn lease_until(&self) -> Option<Duration> {
         self.lease_bound()
-            .and_then(|bound| bound.checked_sub(self.config.lease_margin))
+            .and_then(|bound| bound.checked_sub(self.config.lease_margin()))
     }
 
     /// The instant before which no other node can be elected, in the machine's time, as long

@@ -58,7 +58,7 @@ static void refuses_invalid_lease_settings(void) {
     CHECK_CODE(almost_raft_node_new(config, cb, &node), ALMOST_RAFT_INVALID_CONFIG);
     CHECK(last_error_contains("drift_bound_ppm"));
     CHECK_OK(almost_raft_config_set_drift_bound_ppm(config, 50000));
-    CHECK_OK(almost_raft_config_set_lease_margin_ms(config, 900)); /* the lease is 904 ms */
+    CHECK_OK(almost_raft_config_set_lease_margin_ms(config, 905)); /* the lease is 904 ms */
     CHECK_CODE(almost_raft_node_new(config, cb, &node), ALMOST_RAFT_INVALID_CONFIG);
     CHECK(last_error_contains("lease_margin_ms"));
     almost_raft_config_free(config);

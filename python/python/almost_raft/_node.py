@@ -6,13 +6,14 @@ from __future__ import annotations
 import _thread
 import asyncio
 import atexit
+import contextlib
 import logging
 import os
 import threading
 import time
 import weakref
 from types import TracebackType
-from typing import AsyncGenerator, Callable, Iterable, List, Mapping, Optional, Tuple, Type, Union, cast
+from typing import AsyncGenerator, AsyncIterator, Callable, Iterable, List, Mapping, Optional, Tuple, Type, Union, cast
 
 from . import _native
 from ._errors import ClosedError, ConfigError, Error
@@ -111,6 +112,8 @@ class Node:
         loop: Optional[asyncio.AbstractEventLoop] = None,
         keys: Iterable[Union[bytes, bytearray]] = (),
         key_file: Union[str, "os.PathLike[str]", None] = None,
+        drift_bound_ppm: int = _native.DEFAULT_DRIFT_BOUND_PPM,
+        lease_margin_ms: Optional[int] = None,
     ) -> None:
         _check_type("id", id, str)
         if listen is not None:
@@ -140,6 +143,8 @@ class Node:
             )
         ]
         min_count = _check_count("min_nodes", min_nodes, 1)
+        drift = _check_count("drift_bound_ppm", drift_bound_ppm, 0)
+        margin = None if lease_margin_ms is None else _check_count("lease_margin_ms", lease_margin_ms, 0)
         max_count = None if max_nodes is None else _check_count("max_nodes", max_nodes, 1)
         _check_type("pre_vote", pre_vote, bool)
         _check_type("check_quorum", check_quorum, bool)
@@ -162,11 +167,13 @@ class Node:
         self._current = LeaderChange(None, 0)
         self._subscribers: List[Tuple[asyncio.AbstractEventLoop, "asyncio.Queue[Optional[LeaderChange]]"]] = []
         self._stream_ended = False
+        self._lease: Optional[int] = None  # the term whose lease this node holds, if any
+        self._lease_waiters: List[Callable[[], None]] = []  # told of every lease change
         self._failure: Optional[Error] = None
         self._closed = False
         self._native = _native.NativeNode(
             id, peer_list, timeouts[0], timeouts[1], timeouts[2], min_count, max_count, pre_vote, check_quorum, path, cluster,
-            key_list, key_path, listen, addresses,
+            key_list, key_path, listen, addresses, drift, margin,
         )
         self._thread = threading.Thread(target=self._run_callbacks, name=f"almost-raft-{id}", daemon=True)
         self._thread.start()
@@ -214,8 +221,8 @@ class Node:
         return self._native.transfer_leadership(to)
 
     def status(self) -> Status:
-        role, term, leader, peers, voted_for, waiting, stopped, id, since_ms, refused = self._native.status()
-        return Status(Role(role), term, leader, tuple(peers), voted_for, waiting, stopped, id, since_ms, refused)
+        role, term, leader, peers, voted_for, waiting, stopped, id, since_ms, refused, lease_ms = self._native.status()
+        return Status(Role(role), term, leader, tuple(peers), voted_for, waiting, stopped, id, since_ms, refused, lease_ms)
 
     @property
     def is_leader(self) -> bool:
@@ -281,6 +288,56 @@ class Node:
                 if entry in self._subscribers:
                     self._subscribers.remove(entry)
 
+    @contextlib.asynccontextmanager
+    async def leadership(self) -> AsyncIterator[int]:
+        """``async with node.leadership() as term:`` waits until this node leads with a lease,
+        then runs the body with the term (the fencing token), and cancels the body when the
+        lease ends: ``lease_margin_ms`` before no other node can be elected, also when no
+        message arrives. A body cut short ends the ``async with`` normally; one that finishes
+        in time ends it as usual. Raises :class:`ClosedError` if the node stops first. The
+        body must await now and then: cancellation reaches it only at an ``await``."""
+        loop = asyncio.get_running_loop()
+        changed = asyncio.Event()
+        task = asyncio.current_task()
+        assert task is not None
+        held: Optional[int] = None
+        lost = False
+
+        def wake() -> None:  # on the callback thread
+            try:
+                loop.call_soon_threadsafe(on_change)
+            except RuntimeError:  # the loop is closed
+                pass
+
+        def on_change() -> None:  # on the event loop
+            nonlocal lost
+            changed.set()
+            if held is not None and self._lease != held and not lost:
+                lost = True
+                task.cancel()
+
+        with self._lock:
+            self._lease_waiters.append(wake)
+        try:
+            while True:
+                with self._lock:
+                    if self._stream_ended or self._closed:
+                        raise ClosedError(f"node {self._id!r} is closed", "CLOSED")
+                    held = self._lease
+                if held is not None:
+                    break
+                changed.clear()
+                await changed.wait()
+            try:
+                yield held
+            except asyncio.CancelledError:
+                if not lost:
+                    raise
+                task.uncancel()  # our cancellation, not the caller's: the block ends normally
+        finally:
+            with self._lock:
+                self._lease_waiters.remove(wake)
+
     def close(self) -> None:
         """Stops the node; a leader hands leadership over first. Waits until its callbacks
         are done (except when called from one of them). Calling it again does nothing."""
@@ -333,6 +390,10 @@ class Node:
             if item[0] == "stopped":
                 self._stopped(cast(Tuple[str, Optional[Error]], item)[1])
                 continue
+            if item[0] == "lease":
+                _, held, term = cast(Tuple[str, bool, int], item)
+                self._lease_changed(term if held else None)
+                continue
             if item[0] == "send":
                 _, to, data = cast(Tuple[str, str, bytes], item)
                 if self._send is not None:  # None on the built-in transport, which sends itself
@@ -342,10 +403,18 @@ class Node:
                 self._deliver(limit, LeaderChange(leader, term))
         self._report_dropped()
         limit.flush(force=True)
+        self._lease_changed(None)
         with self._lock:
             self._stream_ended = True
             self._notify(None)
             self._lock.notify_all()
+
+    def _lease_changed(self, term: Optional[int]) -> None:
+        with self._lock:
+            self._lease = term
+            waiters = list(self._lease_waiters)
+        for wake in waiters:
+            wake()
 
     def _stopped(self, failure: Optional[Error]) -> None:
         # The core has logged it already (through the almost_raft logger).

@@ -45,3 +45,6 @@ class Status:
     when no leader is known."""
     unauthenticated: int
     """Messages refused because they were not signed under the node's keyring."""
+    lease_remaining_ms: Optional[float]
+    """How much of the leader lease is left, in ms: no other node can be elected before it
+    ends. ``None`` unless this node leads and holds a lease."""
