@@ -142,6 +142,20 @@ export interface NodeOptions {
    */
   onError?: (error: unknown) => void
   /**
+   * Called on the JS thread when this node gains (`held: true`) or loses the leader lease
+   * of `term`. While it holds one, no other node can be elected; the loss comes
+   * `leaseMarginMs` before that ends, also when no message arrives, and before the leader
+   * change that goes with it. Stop acting as the only leader at once.
+   */
+  onLeaseChange?: (lease: { held: boolean; term: number }) => void
+  /** The most any node's clock may drift, in parts per million. Default 50000 (5%). */
+  driftBoundPpm?: number
+  /**
+   * How long before its bound the lease is told lost, in ms. Default: a quarter of the
+   * lease, at most 50.
+   */
+  leaseMarginMs?: number
+  /**
    * T, in ms: a follower that hears no leader for a time drawn from [T, 2T) campaigns.
    * Default 1000.
    */
@@ -213,4 +227,6 @@ export interface Status {
   stopped: boolean
   /** Messages refused because they were not signed under the node's keyring. */
   unauthenticated: number
+  /** How much of the leader lease is left, in ms (null unless this node leads with one). */
+  leaseRemainingMs: number | null
 }

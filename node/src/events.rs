@@ -32,6 +32,7 @@ pub(crate) struct JsState {
     pub(crate) referenced: bool,
     pub(crate) send: Option<JsRef>,
     pub(crate) on_leader_change: Option<JsRef>,
+    pub(crate) on_lease_change: Option<JsRef>,
     pub(crate) on_error: Option<JsRef>,
     /// The last leader change delivered to JS: where a new iterator starts.
     pub(crate) last: Option<CoreChange>,
@@ -164,6 +165,22 @@ pub(crate) fn dispatch(state: &Rc<RefCell<JsState>>, env: sys::napi_env, item: I
                 report(state, env, "onLeaderChange", thrown);
             }
         }
+        Item::Lease { held, term } => {
+            let callback = state.borrow().on_lease_change.clone();
+            if let Some(callback) = callback {
+                let arg = (|| {
+                    let obj = raw::object(env)?;
+                    raw::set(env, obj, "held", raw::boolean(env, held)?)?;
+                    raw::set(env, obj, "term", raw::number(env, term as f64)?)?;
+                    Ok::<_, Error>(obj)
+                })();
+                if let Ok(arg) = arg
+                    && let Err(thrown) = callback.call(env, &[arg])
+                {
+                    report(state, env, "onLeaseChange", thrown);
+                }
+            }
+        }
         Item::Stopped(None) => {}
         Item::Stopped(Some(failure)) => {
             let Ok(error) = core_error(env, &failure) else {
@@ -195,6 +212,7 @@ pub(crate) fn finish(state: &Rc<RefCell<JsState>>, env: sys::napi_env) {
         // Nothing calls them any more: let the functions be collected.
         st.send = None;
         st.on_leader_change = None;
+        st.on_lease_change = None;
         (
             std::mem::take(&mut st.close_waiters),
             std::mem::take(&mut st.iterators),

@@ -92,6 +92,8 @@ pub struct NodeStatus {
     pub stopped: bool,
     /// Messages refused because they were not signed under the node's keyring.
     pub unauthenticated: f64,
+    /// How much of the leader lease is left, in ms (null unless this node leads with one).
+    pub lease_remaining_ms: Option<f64>,
 }
 
 /// A node taking part in leader election. It runs on a background thread from construction
@@ -147,6 +149,7 @@ impl Node {
             referenced: true,
             send: parsed.send,
             on_leader_change: parsed.on_leader_change,
+            on_lease_change: parsed.on_lease_change,
             on_error: parsed.on_error,
             last: None,
             iterators: Vec::new(),
@@ -363,6 +366,7 @@ impl Node {
             waiting_for_nodes: s.waiting_for_nodes.min(u32::MAX as usize) as u32,
             stopped: s.stopped,
             unauthenticated: s.unauthenticated as f64,
+            lease_remaining_ms: s.lease_remaining.map(|d| d.as_secs_f64() * 1000.0),
         })
     }
 

@@ -15,7 +15,10 @@ pub(crate) const OPTION_KEYS: &[&str] = &[
     "send",
     "peers",
     "onLeaderChange",
+    "onLeaseChange",
     "onError",
+    "driftBoundPpm",
+    "leaseMarginMs",
     "electionTimeoutMs",
     "heartbeatIntervalMs",
     "messageTimeoutMs",
@@ -61,6 +64,17 @@ pub struct NodeOptions {
     /// with the error as its `cause`). A throw leaves the node running.
     #[napi(ts_type = "(error: unknown) => void")]
     pub on_error: Option<()>,
+    /// Called on the JS thread when this node gains (`held: true`) or loses the leader lease
+    /// of `term`. While it holds one, no other node can be elected; the loss comes
+    /// `leaseMarginMs` before that ends, also when no message arrives, and before the leader
+    /// change that goes with it. Stop acting as the only leader at once.
+    #[napi(ts_type = "(lease: { held: boolean; term: number }) => void")]
+    pub on_lease_change: Option<()>,
+    /// The most any node's clock may drift, in parts per million. Default 50000 (5%).
+    pub drift_bound_ppm: Option<u32>,
+    /// How long before its bound the lease is told lost, in ms. Default: a quarter of the
+    /// lease, at most 50.
+    pub lease_margin_ms: Option<u32>,
     /// T, in ms: a follower that hears no leader for a time drawn from [T, 2T) campaigns.
     /// Default 1000.
     pub election_timeout_ms: Option<u32>,
@@ -212,6 +226,7 @@ pub(crate) struct Parsed {
     pub(crate) id: String,
     pub(crate) send: Option<JsRef>,
     pub(crate) on_leader_change: Option<JsRef>,
+    pub(crate) on_lease_change: Option<JsRef>,
     pub(crate) on_error: Option<JsRef>,
 }
 
@@ -262,6 +277,10 @@ pub(crate) fn parse_options(env: sys::napi_env, options: Value) -> Result<Parsed
         Some(v) => Some(function_arg(env, v, "options.onLeaderChange")?),
         None => None,
     };
+    let on_lease_change = match prop(env, options, "onLeaseChange", true)? {
+        Some(v) => Some(function_arg(env, v, "options.onLeaseChange")?),
+        None => None,
+    };
     let on_error = match prop(env, options, "onError", true)? {
         Some(v) => Some(function_arg(env, v, "options.onError")?),
         None => None,
@@ -304,6 +323,12 @@ pub(crate) fn parse_options(env: sys::napi_env, options: Value) -> Result<Parsed
     if let Some(v) = prop(env, options, "checkQuorum", false)? {
         builder = builder.check_quorum(bool_arg(env, v, "options.checkQuorum")?);
     }
+    if let Some(v) = prop(env, options, "driftBoundPpm", false)? {
+        builder = builder.drift_bound_ppm(count_arg(env, v, "driftBoundPpm")? as u32);
+    }
+    if let Some(d) = ms("leaseMarginMs")? {
+        builder = builder.lease_margin(d);
+    }
     if let Some(v) = prop(env, options, "cluster", false)? {
         builder = builder.cluster(string_arg(env, v, "options.cluster")?);
     }
@@ -329,6 +354,7 @@ pub(crate) fn parse_options(env: sys::napi_env, options: Value) -> Result<Parsed
         id,
         send,
         on_leader_change,
+        on_lease_change,
         on_error,
     })
 }

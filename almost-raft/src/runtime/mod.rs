@@ -131,6 +131,16 @@ impl NodeBuilder {
         self.config.check_quorum = on;
         self
     }
+    /// The most any clock drifts, in parts per million (see [`Config::drift_bound_ppm`]).
+    pub fn drift_bound_ppm(mut self, ppm: u32) -> Self {
+        self.config.drift_bound_ppm = ppm;
+        self
+    }
+    /// How long before its bound the lease is told lost (see [`Config::lease_margin`]).
+    pub fn lease_margin(mut self, margin: Duration) -> Self {
+        self.config.lease_margin = Some(margin);
+        self
+    }
 
     /// Keeps the term and vote in this file ([`FileStorage`]); it is created if missing.
     pub fn state_path(self, path: impl Into<PathBuf>) -> Self {
