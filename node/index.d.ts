@@ -81,7 +81,12 @@ export declare class Node {
    * removed from its cluster; when the node stops by itself (its state file cannot be
    * written), its last change names no leader and the iterator then rejects with the
    * error that stopped it (see `failure`). Leaving a `for await` loop early ends it.
+   * Runs `fn(term, signal)` once this node leads with a lease, and aborts `signal` when
+   * the lease is lost: `leaseMarginMs` before another node could be elected, also when no
+   * message arrives. Resolves with what `fn` returns (awaited); rejects with `ERR_CLOSED`
+   * if the node closes first. `fn` must stop what it does when `signal` aborts.
    */
+  whileLeader(fn: (term: number, signal: AbortSignal) => unknown): Promise<unknown>
   leaderChanges(): AsyncIterableIterator<LeaderChange>
   /**
    * Stops the node; a leader hands leadership over first. The promise resolves once no

@@ -34,6 +34,10 @@ pub(crate) struct JsState {
     pub(crate) on_leader_change: Option<JsRef>,
     pub(crate) on_lease_change: Option<JsRef>,
     pub(crate) on_error: Option<JsRef>,
+    /// The term whose lease this node holds, as told by the last lease item.
+    pub(crate) lease: Option<u64>,
+    /// `whileLeader` calls, waiting for the lease or running under it.
+    pub(crate) lease_tasks: Vec<crate::lease::LeaseTask>,
     /// The last leader change delivered to JS: where a new iterator starts.
     pub(crate) last: Option<CoreChange>,
     pub(crate) iterators: Vec<Rc<RefCell<IterState>>>,
@@ -166,6 +170,28 @@ pub(crate) fn dispatch(state: &Rc<RefCell<JsState>>, env: sys::napi_env, item: I
             }
         }
         Item::Lease { held, term } => {
+            // Taken out while JS runs: a task's function may call whileLeader again.
+            let tasks = {
+                let mut st = state.borrow_mut();
+                st.lease = held.then_some(term);
+                std::mem::take(&mut st.lease_tasks)
+            };
+            let mut kept = Vec::new();
+            for mut task in tasks {
+                match (held, task.running()) {
+                    (true, false) => {
+                        task.start(env, term);
+                        kept.push(task);
+                    }
+                    (false, true) => task.abort(env),
+                    _ => kept.push(task),
+                }
+            }
+            {
+                let mut st = state.borrow_mut();
+                kept.append(&mut st.lease_tasks);
+                st.lease_tasks = kept;
+            }
             let callback = state.borrow().on_lease_change.clone();
             if let Some(callback) = callback {
                 let arg = (|| {
@@ -205,9 +231,10 @@ pub(crate) fn dispatch(state: &Rc<RefCell<JsState>>, env: sys::napi_env, item: I
 /// The node stopped and its queue is empty: no callback will run any more. Ends the
 /// iterators (with the failure, if any), resolves `close()`, releases what keeps JS alive.
 pub(crate) fn finish(state: &Rc<RefCell<JsState>>, env: sys::napi_env) {
-    let (waiters, iterators, failure) = {
+    let (waiters, iterators, failure, tasks) = {
         let mut st = state.borrow_mut();
         st.closed = true;
+        st.lease = None;
         st.wake = None;
         // Nothing calls them any more: let the functions be collected.
         st.send = None;
@@ -217,8 +244,15 @@ pub(crate) fn finish(state: &Rc<RefCell<JsState>>, env: sys::napi_env) {
             std::mem::take(&mut st.close_waiters),
             std::mem::take(&mut st.iterators),
             st.failure.clone(),
+            std::mem::take(&mut st.lease_tasks),
         )
     };
+    for task in tasks {
+        match crate::errors::core_error(env, &almost_raft::Error::Closed) {
+            Ok(closed) => task.reject(env, closed),
+            Err(_) => raw::clear_exception(env),
+        }
+    }
     for it in iterators {
         it.borrow_mut().finish(env, false, failure.clone());
     }

@@ -21,6 +21,7 @@
 mod errors;
 mod events;
 mod iterator;
+mod lease;
 mod options;
 mod ratelimit;
 mod raw;
@@ -151,6 +152,8 @@ impl Node {
             on_leader_change: parsed.on_leader_change,
             on_lease_change: parsed.on_lease_change,
             on_error: parsed.on_error,
+            lease: None,
+            lease_tasks: Vec::new(),
             last: None,
             iterators: Vec::new(),
             closed: false,
@@ -393,6 +396,28 @@ impl Node {
     /// removed from its cluster; when the node stops by itself (its state file cannot be
     /// written), its last change names no leader and the iterator then rejects with the
     /// error that stopped it (see `failure`). Leaving a `for await` loop early ends it.
+    /// Runs `fn(term, signal)` once this node leads with a lease, and aborts `signal` when
+    /// the lease is lost: `leaseMarginMs` before another node could be elected, also when no
+    /// message arrives. Resolves with what `fn` returns (awaited); rejects with `ERR_CLOSED`
+    /// if the node closes first. `fn` must stop what it does when `signal` aborts.
+    #[napi(
+        ts_args_type = "fn: (term: number, signal: AbortSignal) => unknown",
+        ts_return_type = "Promise<unknown>"
+    )]
+    pub fn while_leader(&self, env: Env, func: Unknown) -> Result<Unknown<'_>> {
+        let env = env.raw();
+        self.node(env)?;
+        let func = options::function_arg(env, func.raw(), "fn")?;
+        let (deferred, promise) = Deferred::new(env)?;
+        let mut task = lease::LeaseTask::new(func, deferred);
+        let held = self.js.borrow().lease;
+        if let Some(term) = held {
+            task.start(env, term);
+        }
+        self.js.borrow_mut().lease_tasks.push(task);
+        Ok(unsafe { Unknown::from_raw_unchecked(env, promise) })
+    }
+
     #[napi(ts_return_type = "AsyncIterableIterator<LeaderChange>")]
     pub fn leader_changes(&self, env: Env) -> Result<Unknown<'_>> {
         let env = env.raw();

@@ -43,3 +43,43 @@ test('lease settings are checked', () => {
     name: 'TypeError',
   });
 });
+
+test('whileLeader runs fn with the term and aborts its signal when the lease is lost', async () => {
+  const net = cluster(['a', 'b', 'c']);
+  try {
+    const { leader, term } = await agreedLeader(net.nodes.values());
+    const node = net.nodes.get(leader);
+    let started;
+    const running = new Promise((resolve) => { started = resolve; });
+    const result = node.whileLeader(async (t, signal) => {
+      assert.strictEqual(t, term);
+      assert.ok(signal instanceof AbortSignal);
+      started();
+      await new Promise((resolve) => signal.addEventListener('abort', resolve));
+      return 'stopped';
+    });
+    await running;
+    net.down.add(leader); // no message reaches it: only the lease's end can stop fn
+    assert.strictEqual(await result, 'stopped');
+    assert.strictEqual(node.status().leaseRemainingMs, null);
+  } finally {
+    await closeAll(net);
+  }
+});
+
+test('whileLeader rejects with ERR_CLOSED when the node closes before it leads', async () => {
+  const node = new Node({ id: 'a', send: () => {}, peers: ['b', 'c'] });
+  const waiting = node.whileLeader(() => 'never');
+  await node.close();
+  await assert.rejects(waiting, { code: 'ERR_CLOSED' });
+  assert.throws(() => node.whileLeader(() => {}), { code: 'ERR_CLOSED' });
+});
+
+test('whileLeader wants a function', async () => {
+  const node = new Node({ id: 'a', send: () => {}, peers: ['b', 'c'] });
+  try {
+    assert.throws(() => node.whileLeader('not a function'), { name: 'TypeError' });
+  } finally {
+    await node.close();
+  }
+});
