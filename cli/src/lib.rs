@@ -1,0 +1,7 @@
+//! The node program: `almost-raft-node` (a node that prints its leader changes) and
+//! `almost-raft run` (a supervisor that runs a job only while its node leads with a lease).
+
+mod child;
+pub mod node;
+mod output;
+pub mod run;
