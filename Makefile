@@ -60,9 +60,12 @@ c-example:
 			$$(PKG_CONFIG_PATH=$(PREFIX)/lib/pkgconfig pkg-config --cflags --libs almost-raft) -Wl,-rpath,$(PREFIX)/lib || exit 1; \
 	done
 
-## Five nodes over UDP on 127.0.0.1: crashes and graceful shutdowns of the leader, a summary.
+## Five nodes over UDP on 127.0.0.1: crashes and graceful shutdowns of the leader, a summary;
+## then three `almost-raft run` supervisors and one job that must never run twice at once.
 demo:
 	$(CARGO) run --release -p almost-raft --example udp_cluster
+	$(CARGO) build -q --release -p almost-raft-cli
+	python3 demo/runner.py --binary target/release/almost-raft
 
 ## The Node.js package: npm ci, the addon, drift of index.js/index.d.ts, tsc, node --test,
 ## npm pack installed into an empty project.
