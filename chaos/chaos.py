@@ -139,8 +139,8 @@ class Attacker:
                 if recent:
                     _, dst, data = self.rng.choice(recent)
                     self._send("replay", dst, data)
-                    if data[:1] == b"\x02" and len(data) > 51:  # unsigned: version 1, no seq, no tag
-                        self._send("unsigned", dst, b"\x01" + data[1:11] + data[19:-32])
+                    if data[:1] == b"\x04" and len(data) > 51:  # unsigned: version 3, no seq, no tag
+                        self._send("unsigned", dst, b"\x03" + data[1:11] + data[19:-32])
                     tampered = bytearray(data)
                     tampered[self.rng.randrange(1, len(tampered))] ^= 1 << self.rng.randrange(8)
                     self._send("tampered", dst, bytes(tampered))
