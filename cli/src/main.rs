@@ -6,6 +6,9 @@ use std::process::ExitCode;
 #[tokio::main]
 async fn main() -> ExitCode {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().is_some_and(|a| a == "__guard") {
+        return almost_raft_cli::guard_main(args.split_off(1));
+    }
     if args.first().is_some_and(|a| a == "run") {
         args.remove(0);
         return almost_raft_cli::run::main(args).await;

@@ -2,7 +2,8 @@
 //! grandchild and waits. Only the leader's runner runs it, with the term in its environment;
 //! SIGTERM to that runner stops the job and its grandchild before any other runner starts it
 //! (the job's stop is reported before the next start, by the host's one clock), and the next
-//! start carries a higher term. SIGKILL to a runner takes its job with it. Every wait reads
+//! start carries a higher term. SIGKILL to a runner takes its job and the job's children
+//! with it. Every wait reads
 //! the runners' output; the guard only bounds a hang.
 
 use std::io::{BufRead, BufReader};
@@ -99,11 +100,18 @@ impl Runners {
         }
     }
 
-    /// Waits for the job's own line: (term, grandchild pid).
-    fn job(&self) -> (u64, u32) {
+    /// Waits for a `child_start` and the job's own line, which may come in either order:
+    /// (runner, the event, the job's term, its grandchild's pid).
+    fn job_started(&self) -> (usize, Value, u64, u32) {
+        let (mut start, mut job) = (None, None);
         loop {
-            if let Out::Job { term, grandchild } = self.next() {
-                return (term, grandchild);
+            match self.next() {
+                Out::Event(i, v) if v["event"] == "child_start" => start = Some((i, v)),
+                Out::Job { term, grandchild } => job = Some((term, grandchild)),
+                Out::Event(..) => {}
+            }
+            if let (Some((i, v)), Some((term, grandchild))) = (&start, job) {
+                return (*i, v.clone(), term, grandchild);
             }
         }
     }
@@ -136,10 +144,9 @@ impl Drop for Runners {
 #[test]
 fn only_the_leader_runs_the_job_and_it_is_gone_before_another_starts() {
     let mut r = Runners::start();
-    let (first, start) = r.event("child_start");
+    let (first, start, job_term, grandchild) = r.job_started();
     let term = start["term"].as_u64().unwrap();
     assert_eq!(start["leader"], format!("r{first}"));
-    let (job_term, grandchild) = r.job();
     assert_eq!(job_term, term, "the job gets the fencing token");
 
     // SAFETY: kill(2) on our own child.
@@ -151,8 +158,9 @@ fn only_the_leader_runs_the_job_and_it_is_gone_before_another_starts() {
     assert_eq!(i, first);
     assert_eq!(stop["reason"], "runner_stopping");
     r.gone(grandchild); // the whole process group went
-    let (next, restart) = r.event("child_start");
+    let (next, restart, next_term, next_grandchild) = r.job_started();
     assert_ne!(next, first);
+    assert_eq!(next_term, restart["term"].as_u64().unwrap());
     assert!(restart["term"].as_u64().unwrap() > term);
     assert!(
         stop["ts_ms"].as_u64() <= restart["ts_ms"].as_u64(),
@@ -162,10 +170,11 @@ fn only_the_leader_runs_the_job_and_it_is_gone_before_another_starts() {
     );
     assert!(r.children[first].wait().unwrap().success(), "a clean exit");
 
-    // A runner killed outright takes its job with it.
+    // A runner killed outright takes its job with it, grandchildren included.
     let pid = restart["pid"].as_u64().unwrap() as u32;
     r.children[next].kill().unwrap();
     r.gone(pid);
+    r.gone(next_grandchild);
 }
 
 #[test]

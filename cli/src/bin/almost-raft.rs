@@ -9,6 +9,7 @@ async fn main() -> ExitCode {
     match args.next().as_deref() {
         Some("run") => almost_raft_cli::run::main(args.collect()).await,
         Some("node") => almost_raft_cli::node::main(args.collect()).await,
+        Some("__guard") => almost_raft_cli::guard_main(args.collect()),
         _ => {
             eprintln!(
                 "usage: almost-raft run [options] -- COMMAND [ARGS...]\n       almost-raft node [options]"
