@@ -228,8 +228,9 @@ enum almost_raft_result almost_raft_config_set_check_quorum(struct almost_raft_c
 enum almost_raft_result almost_raft_config_set_drift_bound_ppm(struct almost_raft_config *config,
                                                                uint32_t ppm);
 
-// How long before the lease's bound `lease_changed` says the lease is lost, in ms (default
-// 50): the time the application needs to stop acting as the only leader.
+// How long before the lease's bound `lease_changed` says the lease is lost, in ms: the time
+// the application needs to stop acting as the only leader (default: a quarter of the lease,
+// at most 50 ms). It must be less than the lease.
 enum almost_raft_result almost_raft_config_set_lease_margin_ms(struct almost_raft_config *config,
                                                                uint64_t ms);
 
