@@ -234,3 +234,22 @@ fn a_transfer_vote_passes_stickiness() {
         .unwrap();
     assert!(granted(&drain(&mut m, 2 * TICK).0));
 }
+
+/// A reply to a heartbeat of an older term says so with round 0: the same leader may lead the
+/// present term, with rounds of the same numbers, and must not take it as an answer to them.
+#[test]
+fn a_stale_heartbeat_is_answered_without_its_round() {
+    let mut m = machine("1", config_with(true, true), HardState::default(), &ids(3));
+    m.step(TICK, msg("2", "1", 8, Body::Heartbeat { round: 1 })).unwrap();
+    drain(&mut m, TICK);
+    m.step(TICK, msg("2", "1", 6, Body::Heartbeat { round: 4 })).unwrap();
+    let (sent, _) = drain(&mut m, TICK);
+    assert_eq!(sent, vec![msg("1", "2", 8, Body::HeartbeatReply { round: 0 })]);
+}
+
+#[test]
+fn round_zero_extends_no_lease() {
+    let (mut m, elected) = leader();
+    ack(&mut m, elected, "2", 0);
+    assert_eq!(m.lease_bound(), None);
+}

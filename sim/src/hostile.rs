@@ -85,6 +85,11 @@ impl Simulation<'_> {
             body,
         });
         self.checker.on_hostile(term);
+        if body == Body::TimeoutNow {
+            // A forged handover makes its target campaign past every voter's stickiness, in
+            // the next term: no lease survives that without authentication.
+            self.checker.on_hostile(term.saturating_add(1));
+        }
         let n = &mut self.nodes[to];
         let local = n.clock.local(self.now);
         let machine = n.machine.as_mut().expect("checked above");

@@ -135,7 +135,9 @@ impl Machine {
 
     fn reply_to_stale(&mut self, msg: &Envelope) {
         let reply = match msg.body {
-            Body::Heartbeat { round } => Body::HeartbeatReply { round },
+            // Round 0 acknowledges nothing: this node did not follow that leader's round in
+            // the leader's present term (it may lead this term again, with the same rounds).
+            Body::Heartbeat { .. } => Body::HeartbeatReply { round: 0 },
             Body::PreVote => Body::PreVoteReply { granted: false },
             Body::Vote { .. } => Body::VoteReply { granted: false },
             _ => return,
