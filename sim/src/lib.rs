@@ -35,7 +35,7 @@ use rand_chacha::ChaCha8Rng;
 pub use almost_raft_core::bugs::Bug;
 use almost_raft_core::codec;
 use almost_raft_core::machine::{Event, Machine, Role};
-use almost_raft_core::message::Envelope;
+use almost_raft_core::message::{Body, Envelope};
 use almost_raft_core::storage::HardState;
 use checker::{Before, Check, Checker};
 use clock::Clock;
@@ -126,6 +126,9 @@ struct Simulation<'t> {
     deferred: Option<String>,
     trace: Option<&'t mut dyn FnMut(&str)>,
     report: SimReport,
+    /// A handover asked for during the chaos reached its target after the healing (a delayed
+    /// TimeoutNow): the term may change once more, by request.
+    late_handover: bool,
 }
 
 impl<'t> Simulation<'t> {
@@ -177,6 +180,7 @@ impl<'t> Simulation<'t> {
             sent: VecDeque::with_capacity(REPLAY_LOG),
             deferred: None,
             trace,
+            late_handover: false,
             report: SimReport {
                 seed,
                 trace_hash: 0,
@@ -361,6 +365,9 @@ impl<'t> Simulation<'t> {
         }
         let msg = codec::decode(&bytes)
             .map_err(|e| format!("could not decode a message the machine sent: {e}"))?;
+        if msg.body == Body::TimeoutNow && self.phase != Phase::Chaos {
+            self.late_handover = true;
+        }
         self.record(Entry::Deliver {
             from,
             to,

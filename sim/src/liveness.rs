@@ -61,6 +61,15 @@ impl Simulation<'_> {
                     .iter()
                     .find(|n| n.machine.as_ref().is_some_and(|m| m.term() != term))
                 {
+                    if std::mem::take(&mut self.late_handover) {
+                        // A handover asked for before the healing: elect again, and check.
+                        let max = self.max_election_timeout();
+                        self.phase = Phase::Electing {
+                            settled: self.now + max,
+                            deadline: self.now + max * 10,
+                        };
+                        return Ok(None);
+                    }
                     let m = changed.machine.as_ref().expect("running");
                     return Err(format!(
                         "{} moved from term {term} to {} ({:?}) while the cluster was stable",
