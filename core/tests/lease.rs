@@ -240,11 +240,16 @@ fn a_transfer_vote_passes_stickiness() {
 #[test]
 fn a_stale_heartbeat_is_answered_without_its_round() {
     let mut m = machine("1", config_with(true, true), HardState::default(), &ids(3));
-    m.step(TICK, msg("2", "1", 8, Body::Heartbeat { round: 1 })).unwrap();
+    m.step(TICK, msg("2", "1", 8, Body::Heartbeat { round: 1 }))
+        .unwrap();
     drain(&mut m, TICK);
-    m.step(TICK, msg("2", "1", 6, Body::Heartbeat { round: 4 })).unwrap();
+    m.step(TICK, msg("2", "1", 6, Body::Heartbeat { round: 4 }))
+        .unwrap();
     let (sent, _) = drain(&mut m, TICK);
-    assert_eq!(sent, vec![msg("1", "2", 8, Body::HeartbeatReply { round: 0 })]);
+    assert_eq!(
+        sent,
+        vec![msg("1", "2", 8, Body::HeartbeatReply { round: 0 })]
+    );
 }
 
 #[test]
