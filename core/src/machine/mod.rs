@@ -22,6 +22,7 @@ macro_rules! bug {
     }};
 }
 
+mod announce;
 mod election;
 mod lease;
 
@@ -568,64 +569,5 @@ impl Machine {
         self.term_dirty = false;
         self.vote_dirty = false;
         Some(state)
-    }
-
-    /// Tells the application the node stopped: its last role and leader, then `Stopped`.
-    /// Events not handed out yet, and those of the output whose save failed, may speak of a
-    /// state that was never saved: they are replaced by what is true, in the saved term.
-    fn announce_stopped(&mut self) {
-        let term = self.durable.term;
-        self.events.clear();
-        self.events.push(Event::RoleChanged {
-            role: self.role,
-            term,
-        });
-        self.events.push(Event::LeaderChanged {
-            leader: self.leader.clone(),
-            term,
-        });
-        self.announced_role = self.role;
-        self.announced_leader = (self.leader.clone(), term);
-        if self.announced_lease {
-            // A stopped node leads no more; its lease went with its role.
-            self.announced_lease = false;
-            self.events.push(Event::LeaseChanged { held: false, term });
-        }
-        self.events.push(Event::Stopped);
-    }
-
-    /// Queues the events that tell the application what changed since it was last told.
-    fn announce(&mut self, now: Duration) {
-        let held = self.holds_lease(now);
-        if !held && self.announced_lease {
-            // Lost before any other change is told: whoever acts on the lease stops first.
-            self.announced_lease = false;
-            self.events.push(Event::LeaseChanged {
-                held: false,
-                term: self.announced_leader.1,
-            });
-        }
-        if self.role != self.announced_role {
-            self.announced_role = self.role;
-            self.events.push(Event::RoleChanged {
-                role: self.role,
-                term: self.term,
-            });
-        }
-        let (leader, term) = &self.announced_leader;
-        if *leader != self.leader || (self.leader.is_some() && *term != self.term) {
-            self.events.push(Event::LeaderChanged {
-                leader: self.leader.clone(),
-                term: self.term,
-            });
-        }
-        self.announced_leader = (self.leader.clone(), self.term);
-        if held && !self.announced_lease {
-            self.announced_lease = true;
-            self.events.push(Event::LeaseChanged {
-                held: true,
-                term: self.term,
-            });
-        }
     }
 }
