@@ -3,12 +3,7 @@
  * followers' that they hold none); when both followers are freed no message reaches the
  * leader any more, and lease_changed still says the lease is lost, in the same term.
  * Invalid lease settings are refused. Waits are on callbacks; the guard bounds a hang. */
-#include "harness.h"
-
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
+#include "udp.h"
 
 #define N 3
 
@@ -34,18 +29,6 @@ static void on_lease(void *userdata, bool held, uint64_t term) {
     pthread_mutex_unlock(&lock);
 }
 
-static int free_port(void) {
-    struct sockaddr_in a;
-    socklen_t len = sizeof a;
-    int s = socket(AF_INET, SOCK_DGRAM, 0);
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    CHECK(bind(s, (struct sockaddr *)&a, sizeof a) == 0);
-    CHECK(getsockname(s, (struct sockaddr *)&a, &len) == 0);
-    close(s);
-    return ntohs(a.sin_port);
-}
 
 static void refuses_invalid_lease_settings(void) {
     almost_raft_config *config = NULL;

@@ -1,12 +1,7 @@
 /* Three nodes on the built-in UDP transport, in one process, with a shared key: no send
  * callback, no receive call. They elect; the leader is freed (it hands over); the two others
  * agree on a leader in a higher term. Waits are on leader callbacks; the guard bounds a hang. */
-#include "harness.h"
-
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
+#include "udp.h"
 
 #define N 3
 
@@ -25,19 +20,6 @@ static void on_leader(void *userdata, bool has_leader, const char *leader, size_
     pthread_mutex_unlock(&lock);
 }
 
-/* A free UDP port on 127.0.0.1 (bound, then released for a node). */
-static int free_port(void) {
-    struct sockaddr_in a;
-    socklen_t len = sizeof a;
-    int s = socket(AF_INET, SOCK_DGRAM, 0);
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    CHECK(bind(s, (struct sockaddr *)&a, sizeof a) == 0);
-    CHECK(getsockname(s, (struct sockaddr *)&a, &len) == 0);
-    close(s);
-    return ntohs(a.sin_port);
-}
 
 /* Waits until the nodes in `alive` agree on a leader in a term above `after`; returns its index. */
 static int agreed(const int *alive, uint64_t after) {
