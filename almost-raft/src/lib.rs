@@ -31,7 +31,7 @@ pub use almost_raft_core::{auth, codec, config, error, id, machine, message, sto
 pub use compat::election;
 pub use compat::{ClusterNode, Message, Node, NodeState};
 pub use runtime::{
-    LeaderChange, LeaderChanges, Leadership, Lease, NodeBuilder, NodeHandle, Transport,
+    LeaderChange, LeaderChanges, Leadership, Lease, NodeBuilder, NodeHandle, Observer, Transport,
 };
 
 /// The README's Rust examples, compiled and run as doctests.

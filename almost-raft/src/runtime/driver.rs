@@ -124,12 +124,15 @@ async fn handle_ready<O: Outbox>(
         m.ready()
     };
     if let Some(state) = &ready.hard_state {
+        let started = std::time::Instant::now();
         save(shared, state).await?;
+        shared.observer.saved(started.elapsed());
         let mut m = shared.machine();
         m.persisted(shared.now(), state);
         shared.publish_lease(&m);
     }
     for msg in ready.messages {
+        shared.observer.sent(&msg);
         queues.send(msg);
     }
     shared.publish(ready.hard_state.as_ref(), &ready.events);

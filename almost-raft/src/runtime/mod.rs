@@ -23,6 +23,7 @@
 mod changes;
 mod driver;
 mod lease;
+mod observer;
 mod outbox;
 mod shared;
 mod slot;
@@ -47,6 +48,7 @@ pub(crate) use changes::ChangeReceiver;
 pub use changes::MAX_UNREAD_CHANGES;
 pub(crate) use driver::run_node;
 pub use lease::{Leadership, Lease};
+pub use observer::Observer;
 pub(crate) use outbox::Outbox;
 pub use shared::LeaderChange;
 pub(crate) use shared::Shared;
@@ -66,6 +68,7 @@ pub struct NodeBuilder {
     /// With the built-in UDP transport: where to listen, and the peers' addresses.
     listen: Option<String>,
     addresses: std::collections::BTreeMap<NodeId, String>,
+    observer: Option<Arc<dyn Observer>>,
 }
 
 impl NodeBuilder {
@@ -82,6 +85,7 @@ impl NodeBuilder {
             key_file: None,
             listen: None,
             addresses: Default::default(),
+            observer: None,
         }
     }
 
@@ -264,6 +268,13 @@ impl NodeBuilder {
         }))
     }
 
+    /// Tells `observer` of every message, refusal, save and event of this node (for metrics;
+    /// see [`Observer`]).
+    pub fn observer(mut self, observer: impl Observer) -> Self {
+        self.observer = Some(Arc::new(observer));
+        self
+    }
+
     /// Fixes the seed of the node's randomized timeouts (tests); normally drawn at random.
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = Some(seed);
@@ -329,7 +340,12 @@ impl NodeBuilder {
         for peer in &self.peers {
             machine.add_peer(Duration::ZERO, peer)?;
         }
-        Ok(Arc::new(Shared::new(machine, origin, storage, keyring)))
+        let observer = self
+            .observer
+            .unwrap_or_else(|| Arc::new(observer::Unobserved));
+        Ok(Arc::new(Shared::new(
+            machine, origin, storage, keyring, observer,
+        )))
     }
 }
 

@@ -9,6 +9,7 @@ use tokio::time::Instant;
 
 use super::changes::{ChangeReceiver, ChangeSender, change_channel};
 use super::lease::{LeaseState, lease_channel};
+use super::observer::Observer;
 use super::slot::StorageSlot;
 use super::wire::{ReplayGuard, Signer, decode_received};
 use crate::auth::Keyring;
@@ -53,6 +54,8 @@ pub(crate) struct Shared {
     unauthenticated: AtomicU64,
     /// This node's lease, if it holds one (see `lease`).
     pub(super) lease: watch::Sender<LeaseState>,
+    /// Told of messages, refusals, saves and events (metrics).
+    pub(crate) observer: Arc<dyn Observer>,
 }
 
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -68,6 +71,7 @@ impl Shared {
         origin: Instant,
         storage: Box<dyn Storage>,
         keyring: Option<Keyring>,
+        observer: Arc<dyn Observer>,
     ) -> Self {
         let published = Published {
             role: machine.role(),
@@ -90,6 +94,7 @@ impl Shared {
             replays: ReplayGuard::default(),
             unauthenticated: AtomicU64::new(0),
             lease: lease_channel(),
+            observer,
         }
     }
 
@@ -135,8 +140,16 @@ impl Shared {
                 if matches!(e, Error::Unauthenticated(_)) {
                     self.unauthenticated.fetch_add(1, Ordering::Relaxed);
                 }
+                self.observer.refused(e);
             })?;
-        self.with_machine(|m, now| m.step(now, msg))
+        let observed = msg.clone();
+        let result = self.with_machine(|m, now| m.step(now, msg));
+        match &result {
+            Ok(()) => self.observer.received(&observed),
+            Err(Error::Closed) => {}
+            Err(e) => self.observer.refused(e),
+        }
+        result
     }
 
     /// Rotates the cluster's keys on this running node (see [`crate::NodeHandle::set_keys`]).
@@ -201,6 +214,7 @@ impl Shared {
             published.leader.term = published.leader.term.max(state.term);
         }
         for event in events {
+            self.observer.event(event);
             match event {
                 Event::RoleChanged { role, .. } => published.role = *role,
                 Event::LeaderChanged { leader, term } => {
