@@ -2,6 +2,7 @@
 //! `almost-raft run` (a supervisor that runs a job only while its node leads with a lease).
 
 mod child;
+mod metrics;
 pub use child::guard_main;
 pub mod node;
 mod output;

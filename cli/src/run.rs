@@ -13,15 +13,17 @@
 //! (`PR_SET_PDEATHSIG`), and the runner reaps orphaned descendants. SIGTERM or SIGINT to the
 //! runner stops the job (with that signal), hands leadership over, and exits; SIGHUP is
 //! passed on to the job. JSON lines on stdout: every leader change, and every start and stop
-//! of the job.
+//! of the job. `--metrics ADDR` serves Prometheus metrics and `/healthz` (see `metrics`).
 
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use almost_raft::{Config, Leadership, NodeHandle};
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
 use crate::child::{self, Fencing, Job};
+use crate::metrics::{self, Exporter, Metrics};
 use crate::node;
 use crate::output::{json_string, print_line};
 
@@ -33,7 +35,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 const USAGE: &str = "usage: almost-raft run --id ID --listen HOST:PORT --peer ID@HOST:PORT... \
 [--state-dir DIR] [--key-file FILE] [--election-timeout-ms MS] [--heartbeat-ms MS] \
 [--cluster NAME] [--kill-grace-ms MS] [--restart never|on-failure|always] \
-[--on-exit stay|handover] -- COMMAND [ARGS...]";
+[--on-exit stay|handover] [--metrics HOST:PORT] -- COMMAND [ARGS...]";
 
 /// When the job exits by itself while this node leads, whether it runs again.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -57,6 +59,8 @@ struct RunArgs {
     kill_grace: Duration,
     restart: Restart,
     on_exit: OnExit,
+    /// Where to serve `/metrics` and `/healthz`.
+    metrics: Option<String>,
 }
 
 fn parse(args: Vec<String>) -> Result<RunArgs, String> {
@@ -70,6 +74,7 @@ fn parse(args: Vec<String>) -> Result<RunArgs, String> {
     }
     let (mut kill_grace, mut restart, mut on_exit) =
         (Duration::from_millis(300), Restart::OnFailure, OnExit::Stay);
+    let mut metrics = None;
     let mut node_options = Vec::new();
     let mut it = options.into_iter();
     while let Some(flag) = it.next() {
@@ -96,6 +101,7 @@ fn parse(args: Vec<String>) -> Result<RunArgs, String> {
                     other => return Err(format!("--on-exit {other}: stay or handover")),
                 }
             }
+            "--metrics" => metrics = Some(value()?),
             _ => {
                 node_options.push(flag.clone());
                 if let Some(v) = it.next() {
@@ -112,6 +118,7 @@ fn parse(args: Vec<String>) -> Result<RunArgs, String> {
         kill_grace,
         restart,
         on_exit,
+        metrics,
     })
 }
 
@@ -143,7 +150,7 @@ pub async fn main(args: Vec<String>) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let mut signals = match (
+    let signals = match (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
         signal(SignalKind::hangup()),
@@ -154,14 +161,33 @@ pub async fn main(args: Vec<String>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let listener = match &args.metrics {
+        None => None,
+        Some(addr) => match tokio::net::TcpListener::bind(addr.as_str()).await {
+            Ok(listener) => Some(listener),
+            Err(e) => {
+                eprintln!("almost-raft run: --metrics {addr}: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+    };
     child::become_subreaper();
-    let node = match args.node.builder().start_udp() {
-        Ok(node) => node,
+    let exporter = Arc::new(Exporter::new());
+    let builder = args.node.builder().observer(exporter.metrics.clone());
+    let node = match builder.start_udp() {
+        Ok(node) => Arc::new(node),
         Err(e) => {
             eprintln!("almost-raft run: {e}");
             return ExitCode::FAILURE;
         }
     };
+    let server = listener.map(|listener| {
+        if let Ok(addr) = listener.local_addr() {
+            let extra = format!(",\"addr\":{}", json_string(&addr.to_string()));
+            event(&args.node.id, node.term(), "metrics", &extra);
+        }
+        tokio::spawn(metrics::serve(listener, exporter.clone(), node.clone()))
+    });
     let printer = {
         let (mut changes, id) = (node.leader_changes(), args.node.id.clone());
         tokio::spawn(async move {
@@ -170,10 +196,22 @@ pub async fn main(args: Vec<String>) -> ExitCode {
             }
         })
     };
-    let stop = supervise(&node, &args, &mut signals).await;
-    let code = match stop {
+    let mut runner = Runner {
+        node: &node,
+        args: &args,
+        metrics: &exporter.metrics,
+        signals,
+    };
+    let code = match runner.supervise().await {
         Stop::Asked => ExitCode::SUCCESS,
         Stop::NodeStopped => ExitCode::FAILURE,
+    };
+    if let Some(server) = server {
+        server.abort();
+        let _ = server.await;
+    }
+    let Some(node) = Arc::into_inner(node) else {
+        unreachable!("the metrics server, the only other owner, has stopped");
     };
     // A leader hands over here, after its job is gone.
     if let Err(e) = node.shutdown().await {
@@ -184,107 +222,126 @@ pub async fn main(args: Vec<String>) -> ExitCode {
     code
 }
 
-/// Runs the job whenever this node leads, until asked to stop.
-async fn supervise(node: &NodeHandle, args: &RunArgs, signals: &mut Signals) -> Stop {
-    loop {
-        let mut leadership = tokio::select! {
-            held = node.leadership() => match held {
-                Ok(leadership) => leadership,
-                Err(_) => return Stop::NodeStopped,
-            },
-            _ = signals.term.recv() => return Stop::Asked,
-            _ = signals.int.recv() => return Stop::Asked,
-        };
-        if let Some(stop) = lead(node, args, &mut leadership, signals).await {
-            return stop;
-        }
-    }
+/// The supervisor: the node, what it was asked to run, and the signals it acts on.
+struct Runner<'a> {
+    node: &'a NodeHandle,
+    args: &'a RunArgs,
+    metrics: &'a Metrics,
+    signals: Signals,
 }
 
-/// Runs (and reruns) the job while `leadership` lasts; `Some` when the runner must stop.
-async fn lead(
-    node: &NodeHandle,
-    args: &RunArgs,
-    leadership: &mut Leadership,
-    signals: &mut Signals,
-) -> Option<Stop> {
-    let (id, term) = (args.node.id.as_str(), leadership.term());
-    let fencing = Fencing {
-        term,
-        leader: id,
-        cluster: &args.node.config.cluster,
-    };
-    let mut backoff = FIRST_BACKOFF;
-    loop {
-        let mut job = match child::start(&args.command, &fencing) {
-            Ok(job) => job,
-            Err(e) => {
-                eprintln!("almost-raft run: cannot start {}: {e}", args.command[0]);
-                return idle(node, args, leadership, signals, term).await;
+impl Runner<'_> {
+    /// Runs the job whenever this node leads, until asked to stop.
+    async fn supervise(&mut self) -> Stop {
+        loop {
+            let mut leadership = tokio::select! {
+                held = self.node.leadership() => match held {
+                    Ok(leadership) => leadership,
+                    Err(_) => return Stop::NodeStopped,
+                },
+                _ = self.signals.term.recv() => return Stop::Asked,
+                _ = self.signals.int.recv() => return Stop::Asked,
+            };
+            if let Some(stop) = self.lead(&mut leadership).await {
+                return stop;
             }
-        };
-        event(id, term, "child_start", &format!(",\"pid\":{}", job.pid));
-        let status = tokio::select! {
-            _ = leadership.lost() => {
-                stop_job(job, args, id, term, libc::SIGTERM, "lease_lost").await;
-                return None;
-            }
-            _ = signals.term.recv() => {
-                stop_job(job, args, id, term, libc::SIGTERM, "runner_stopping").await;
-                return Some(Stop::Asked);
-            }
-            _ = signals.int.recv() => {
-                stop_job(job, args, id, term, libc::SIGINT, "runner_stopping").await;
-                return Some(Stop::Asked);
-            }
-            status = wait_passing_hup(&mut job, &mut signals.hup) => status,
-        };
-        let success = status.as_ref().is_ok_and(|s| s.success());
-        let how = status
-            .as_ref()
-            .map_or_else(|e| e.to_string(), child::describe);
-        let extra = format!(",\"pid\":{},\"status\":{}", job.pid, json_string(&how));
-        event(id, term, "child_exit", &extra);
-        job.signal(libc::SIGKILL); // what it left behind in its group
-        let again = match args.restart {
-            Restart::Always => true,
-            Restart::OnFailure => !success,
-            Restart::Never => false,
-        };
-        if !again {
-            return idle(node, args, leadership, signals, term).await;
         }
-        // Back off, unless the lease ends first.
+    }
+
+    /// Runs (and reruns) the job while `leadership` lasts; `Some` when the runner must stop.
+    async fn lead(&mut self, leadership: &mut Leadership) -> Option<Stop> {
+        let (id, term) = (self.args.node.id.as_str(), leadership.term());
+        let fencing = Fencing {
+            term,
+            leader: id,
+            cluster: &self.args.node.config.cluster,
+        };
+        let mut backoff = FIRST_BACKOFF;
+        let mut restarting = false;
+        loop {
+            let mut job = match child::start(&self.args.command, &fencing) {
+                Ok(job) => job,
+                Err(e) => {
+                    eprintln!(
+                        "almost-raft run: cannot start {}: {e}",
+                        self.args.command[0]
+                    );
+                    return self.idle(leadership, term).await;
+                }
+            };
+            self.metrics.child_starts.inc();
+            if restarting {
+                self.metrics.child_restarts.inc();
+            }
+            self.metrics.child_running.set(1);
+            event(id, term, "child_start", &format!(",\"pid\":{}", job.pid));
+            let signals = &mut self.signals;
+            let stopped = tokio::select! {
+                _ = leadership.lost() => Err((libc::SIGTERM, "lease_lost", None)),
+                _ = signals.term.recv() => Err((libc::SIGTERM, "runner_stopping", Some(Stop::Asked))),
+                _ = signals.int.recv() => Err((libc::SIGINT, "runner_stopping", Some(Stop::Asked))),
+                status = wait_passing_hup(&mut job, &mut signals.hup) => Ok(status),
+            };
+            let status = match stopped {
+                Ok(status) => status,
+                Err((first, why, then)) => {
+                    stop_job(job, self.args, id, term, first, why).await;
+                    self.metrics.child_running.set(0);
+                    return then;
+                }
+            };
+            self.metrics.child_running.set(0);
+            job.signal(libc::SIGKILL); // what it left behind in its group
+            let success = status.as_ref().is_ok_and(|s| s.success());
+            let again = match self.args.restart {
+                Restart::Always => true,
+                Restart::OnFailure => !success,
+                Restart::Never => false,
+            };
+            let how = status
+                .as_ref()
+                .map_or_else(|e| e.to_string(), child::describe);
+            let then = match (again, self.args.on_exit) {
+                (true, _) => format!("\"restart\",\"restart_in_ms\":{}", backoff.as_millis()),
+                (false, OnExit::Stay) => "\"stay\"".into(),
+                (false, OnExit::Handover) => "\"handover\"".into(),
+            };
+            let extra = format!(
+                ",\"pid\":{},\"status\":{},\"then\":{then}",
+                job.pid,
+                json_string(&how)
+            );
+            event(id, term, "child_exit", &extra);
+            if !again {
+                return self.idle(leadership, term).await;
+            }
+            // Back off, unless the lease ends first.
+            tokio::select! {
+                _ = tokio::time::sleep(backoff) => {}
+                _ = leadership.lost() => return None,
+            }
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+            restarting = true;
+        }
+    }
+
+    /// The job is done and is not run again: keep leading, or hand over; then wait for the
+    /// lease's end or a signal.
+    async fn idle(&mut self, leadership: &mut Leadership, term: u64) -> Option<Stop> {
+        if self.args.on_exit == OnExit::Handover {
+            match self.node.transfer_leadership(None) {
+                Ok(to) => {
+                    let extra = format!(",\"to\":{}", json_string(&to));
+                    event(&self.args.node.id, term, "handover", &extra);
+                }
+                Err(e) => eprintln!("almost-raft run: cannot hand over: {e}"),
+            }
+        }
         tokio::select! {
-            _ = tokio::time::sleep(backoff) => {}
-            _ = leadership.lost() => return None,
+            _ = leadership.lost() => None,
+            _ = self.signals.term.recv() => Some(Stop::Asked),
+            _ = self.signals.int.recv() => Some(Stop::Asked),
         }
-        backoff = (backoff * 2).min(MAX_BACKOFF);
-    }
-}
-
-/// The job is done and is not run again: keep leading, or hand over; then wait for the
-/// lease's end or a signal.
-async fn idle(
-    node: &NodeHandle,
-    args: &RunArgs,
-    leadership: &mut Leadership,
-    signals: &mut Signals,
-    term: u64,
-) -> Option<Stop> {
-    if args.on_exit == OnExit::Handover {
-        match node.transfer_leadership(None) {
-            Ok(to) => {
-                let extra = format!(",\"to\":{}", json_string(&to));
-                event(&args.node.id, term, "handover", &extra);
-            }
-            Err(e) => eprintln!("almost-raft run: cannot hand over: {e}"),
-        }
-    }
-    tokio::select! {
-        _ = leadership.lost() => None,
-        _ = signals.term.recv() => Some(Stop::Asked),
-        _ = signals.int.recv() => Some(Stop::Asked),
     }
 }
 
