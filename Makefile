@@ -9,7 +9,7 @@ PREFIX ?= /usr/local
 PROFILE ?= release
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 
-.PHONY: test core-alone c-test python-test node-test four-languages chaos chaos-short demo soak bench fmt install c-example
+.PHONY: test core-alone c-test python-test node-test four-languages chaos chaos-runners chaos-short demo soak bench fmt install c-example
 
 ## Every test: unit tests, ported etcd election tests, codec vectors, 1000 simulator seeds per
 ## configuration, and proof that the simulator catches each injected bug.
@@ -84,12 +84,21 @@ chaos:
 	$(CARGO) build -q --release -p almost-raft-cli
 	python3 chaos/chaos.py --duration $(DURATION) --binary target/release/almost-raft-node $(if $(HOSTILE),--hostile,)
 
-## The short chaos runs of `make test` (about a minute and a half): plain, then signed with an
-## attacker on the network (replays, a dead leader's heartbeats, unsigned, tampered, forged).
+## Chaos for `almost-raft run` (needs root): five runners, a fenced shared resource, drifting
+## clocks; no two runs of the job may overlap. make chaos-runners DURATION=1200
+chaos-runners:
+	$(CARGO) build -q --release -p almost-raft-cli
+	python3 chaos/runners.py --duration $(DURATION) --binary target/release/almost-raft
+
+## The short chaos runs of `make test` (about two and a half minutes): plain, then signed with
+## an attacker on the network (replays, a dead leader's heartbeats, unsigned, tampered,
+## forged), then runners with a fenced job (after the checker's own tests).
 chaos-short:
 	$(CARGO) build -q -p almost-raft-cli
 	python3 chaos/chaos.py --duration 60 --binary target/debug/almost-raft-node
 	python3 chaos/chaos.py --duration 30 --hostile --binary target/debug/almost-raft-node
+	python3 chaos/test_runners_check.py
+	python3 chaos/runners.py --duration 45 --binary target/debug/almost-raft
 
 ## The benchmark suite (not part of `make test`): writes bench/RESULTS.md and bench/failover.svg.
 bench:

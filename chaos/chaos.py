@@ -229,6 +229,8 @@ class Cluster:
                 event = json.loads(line)
             except ValueError:
                 continue
+            if event.get("event") not in (None, "handover"):
+                continue  # a runner's job events carry the job's term, not the node's latest
             term, leader = int(event["term"]), event["leader"]
             with self.lock:
                 if event.get("event") == "handover":
