@@ -306,6 +306,15 @@ enum almost_raft_result almost_raft_node_remove_peer(const struct almost_raft_no
                                                      const char *id,
                                                      size_t id_len);
 
+// Reports that peer `id`'s process is gone, on evidence from its host (a connection its
+// kernel reset or refused, a supervisor's exit notice); never on mere silence. A follower of
+// that peer campaigns at once instead of waiting for its election timeout. False evidence
+// at a minority changes no term and never breaks the lease. Needs pre-vote (without it:
+// no effect). ALMOST_RAFT_UNKNOWN_PEER for an unknown id. Thread-safe.
+enum almost_raft_result almost_raft_node_peer_unreachable(const struct almost_raft_node *node,
+                                                          const char *id,
+                                                          size_t id_len);
+
 // Asks the leader to hand leadership to `to` (`to_len` bytes), or, when `to` is NULL, to its
 // most responsive peer. ALMOST_RAFT_NOT_LEADER on any other node. Thread-safe.
 enum almost_raft_result almost_raft_node_transfer_leadership(const struct almost_raft_node *node,

@@ -276,8 +276,8 @@ impl EmbeddedNode {
         let events = runtime.spawn(deliver_events(dispatch.clone(), shared.clone()));
         let span = tracing::info_span!("almost_raft", node = %shared.machine().id());
         let (transport, receiver) = match udp {
-            Some(udp) => {
-                let receiver = udp::receive(udp.socket.clone(), shared.clone());
+            Some(mut udp) => {
+                let receiver = udp.background().run(shared.clone());
                 (EmbedTransport::Udp(udp), Some(receiver))
             }
             None => (
@@ -348,6 +348,13 @@ impl EmbeddedNode {
     pub fn remove_peer(&self, id: &str) -> Result<(), Error> {
         self.check_open()?;
         self.shared.with_machine(|m, now| m.remove_peer(now, id))
+    }
+
+    /// See [`crate::NodeHandle::peer_unreachable`].
+    pub fn peer_unreachable(&self, id: &str) -> Result<(), Error> {
+        self.check_open()?;
+        self.shared
+            .with_machine(|m, now| m.peer_unreachable(now, id))
     }
 
     /// Hands leadership to `to`, or to the most responsive peer; returns the chosen peer.

@@ -118,3 +118,39 @@ async fn bad_udp_settings_fail_at_start_naming_the_option() {
     assert_eq!(field, "peers");
     assert!(reason.contains("\"b\" has no address"), "{reason}");
 }
+
+/// Death evidence from the liveness channel: "a" campaigns first (T = 150 ms); "b" and "c"
+/// have an election timeout of ten minutes, so their timers cannot elect anyone within the
+/// guard. Dropping "a" closes its sockets as the death of its process would: their kernel
+/// refuses the peers' next dial, and "b" and "c" elect one of them on that evidence alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_leader_is_replaced_on_evidence_from_its_host_not_on_a_timer() {
+    let ids = ["a", "b", "c"];
+    let ports = free_ports(3);
+    let start_with = |i: usize, timeout: Duration| {
+        let mut builder = NodeBuilder::new(ids[i])
+            .config(Config {
+                min_nodes: 3,
+                election_timeout: timeout,
+                ..Config::fast_lan()
+            })
+            .keys([KEY])
+            .listen(format!("127.0.0.1:{}", ports[i]));
+        for j in (0..3).filter(|&j| j != i) {
+            builder = builder.peer_at(ids[j], format!("127.0.0.1:{}", ports[j]));
+        }
+        builder.start_udp().unwrap()
+    };
+    let a = start_with(0, Duration::from_millis(150));
+    let b = start_with(1, Duration::from_secs(600));
+    let c = start_with(2, Duration::from_secs(600));
+    let first = agreed(&[&a, &b, &c], 0).await;
+    assert_eq!(first.leader.as_deref(), Some("a"));
+    drop(a);
+    let second = agreed(&[&b, &c], first.term).await;
+    assert_eq!(second.term, first.term + 1);
+    assert!(matches!(
+        b.peer_unreachable("nobody"),
+        Err(Error::UnknownPeer(p)) if p == "nobody"
+    ));
+}

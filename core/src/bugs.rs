@@ -28,15 +28,20 @@ pub enum Bug {
     /// on the state file fences it), overwriting what the new life saved. Simulated by the
     /// simulator's storage, not by the machine.
     SaveOutlivesCrash,
-    /// A node that starts grants votes at once, though it may have answered a leader just
-    /// before it went down (breaks the leader lease, thesis §6.4.1).
+    /// A node that starts grants votes, and counts for a new leader's lease, at once, though
+    /// it may have answered a leader just before it went down (breaks the leader lease,
+    /// thesis §6.4.1).
     NoVoteWaitAfterRestart,
     /// A leader keeps its lease when it hands over, though the target is elected at once.
     LeaseKeptOnTransfer,
+    /// A node acknowledges a new leader's heartbeats for its lease while it still stands
+    /// behind the previous leader (the ack barrier of `machine/evidence.rs` is off): a leader
+    /// elected on false death evidence holds a lease beside the live one.
+    NoAckBarrier,
 }
 
 impl Bug {
-    pub const ALL: [Bug; 11] = [
+    pub const ALL: [Bug; 12] = [
         Bug::VoteNotPersisted,
         Bug::TermAndVoteSavedSeparately,
         Bug::VoteClearedOnStepDown,
@@ -48,6 +53,7 @@ impl Bug {
         Bug::SaveOutlivesCrash,
         Bug::NoVoteWaitAfterRestart,
         Bug::LeaseKeptOnTransfer,
+        Bug::NoAckBarrier,
     ];
 
     /// The kebab-case name used on the simulator's command line.
@@ -64,6 +70,7 @@ impl Bug {
             Bug::SaveOutlivesCrash => "save-outlives-crash",
             Bug::NoVoteWaitAfterRestart => "no-vote-wait-after-restart",
             Bug::LeaseKeptOnTransfer => "lease-kept-on-transfer",
+            Bug::NoAckBarrier => "no-ack-barrier",
         }
     }
 

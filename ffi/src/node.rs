@@ -201,6 +201,22 @@ pub extern "C" fn almost_raft_node_remove_peer(
     )
 }
 
+/// Reports that peer `id`'s process is gone, on evidence from its host (a connection its
+/// kernel reset or refused, a supervisor's exit notice); never on mere silence. A follower of
+/// that peer campaigns at once instead of waiting for its election timeout. False evidence
+/// at a minority changes no term and never breaks the lease. Needs pre-vote (without it:
+/// no effect). ALMOST_RAFT_UNKNOWN_PEER for an unknown id. Thread-safe.
+#[unsafe(no_mangle)]
+pub extern "C" fn almost_raft_node_peer_unreachable(
+    node: *const almost_raft_node,
+    id: *const c_char,
+    id_len: usize,
+) -> almost_raft_result {
+    with_node(node, |n| {
+        Ok(n.peer_unreachable(str_arg(id, id_len, "peer id")?)?)
+    })
+}
+
 /// Asks the leader to hand leadership to `to` (`to_len` bytes), or, when `to` is NULL, to its
 /// most responsive peer. ALMOST_RAFT_NOT_LEADER on any other node. Thread-safe.
 #[unsafe(no_mangle)]

@@ -330,6 +330,18 @@ impl Node {
         self.run(env, |n| n.remove_peer(&id))
     }
 
+    /// Reports that peer `id`'s process is gone, on evidence from its host (a connection its
+    /// kernel reset or refused, a supervisor's exit notice); never on mere silence. A follower
+    /// of that peer campaigns at once instead of waiting for its election timeout. False
+    /// evidence at a minority changes no term and never breaks the lease. Needs pre-vote
+    /// (without it: no effect). `ERR_UNKNOWN_PEER` for an unknown id.
+    #[napi(ts_args_type = "id: string")]
+    pub fn peer_unreachable(&self, env: Env, id: Unknown) -> Result<()> {
+        let env = env.raw();
+        let id = string_arg(env, id.raw(), "The \"id\" argument")?;
+        self.run(env, |n| n.peer_unreachable(&id))
+    }
+
     /// Rotates the cluster's keys on this running node (started with `keys` or `keyFile`): the
     /// first signs, every one verifies. Rotate one node at a time: the new key second on every
     /// node, then first, then alone. `ERR_INVALID_CONFIG` names `keys`.

@@ -106,6 +106,10 @@ impl NativeNode {
         self.node.remove_peer(id).map_err(|e| raise(py, e))
     }
 
+    fn peer_unreachable(&self, py: Python<'_>, id: &str) -> PyResult<()> {
+        self.node.peer_unreachable(id).map_err(|e| raise(py, e))
+    }
+
     fn set_keys(&self, py: Python<'_>, keys: Vec<Vec<u8>>) -> PyResult<()> {
         self.node.set_keys(&keys).map_err(|e| raise(py, e))
     }

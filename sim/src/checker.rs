@@ -300,19 +300,26 @@ impl Checker {
     /// elected in a later term, so at no instant of real time do two nodes hold a lease (nor
     /// does anyone lead beside a lease holder, but a deposed leader that has not heard yet).
     /// `holders` are the nodes whose lease, read on their own drifting clocks, has not ended at
-    /// this instant, and `leaders` every node that leads, each with its term. A forged message
-    /// (a hostile term) voids the promise, as it voids election safety.
+    /// this instant, and `leaders` every node that leads, each with its term (with death
+    /// evidence in play: every node that holds a lease). A forged message (a hostile term)
+    /// voids the promise, as it voids election safety.
     pub(super) fn no_leader_beside_a_lease(
         &self,
         holders: &[(usize, u64)],
         leaders: &[(usize, u64)],
+        leaders_are_holders: bool,
     ) -> Check {
+        let leads = if leaders_are_holders {
+            "holds the lease of"
+        } else {
+            "leads"
+        };
         for &(holder, lease_term) in holders {
             for &(leader, term) in leaders {
                 let tainted = self.tainted.contains(&term) || self.tainted.contains(&lease_term);
                 if leader != holder && term > lease_term && !tainted {
                     return Err(format!(
-                        "{} leads term {term} while {} still holds the lease of term {lease_term}",
+                        "{} {leads} term {term} while {} still holds the lease of term {lease_term}",
                         self.nodes[leader], self.nodes[holder]
                     ));
                 }

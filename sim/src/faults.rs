@@ -27,6 +27,8 @@ enum Fault {
     Pause,
     /// A node, if it leads, hands leadership over.
     Transfer,
+    /// A live node is said to be gone (a spoofed refusal).
+    FalseEvidence,
 }
 
 impl Simulation<'_> {
@@ -46,6 +48,7 @@ impl Simulation<'_> {
             (s.crashes, Fault::Crash),
             (s.pauses, Fault::Pause),
             (s.transfers, Fault::Transfer),
+            (s.evidence, Fault::FalseEvidence),
         ]
         .into_iter()
         .filter_map(|(on, k)| on.then_some(k))
@@ -115,6 +118,7 @@ impl Simulation<'_> {
                     self.schedule(Duration::ZERO, Action::Transfer(node));
                 }
             }
+            Fault::FalseEvidence => self.false_evidence(),
         }
     }
 

@@ -13,6 +13,7 @@
 mod checker;
 mod clock;
 mod config;
+mod evidence;
 mod faults;
 pub mod fuzzing;
 mod hostile;
@@ -118,6 +119,8 @@ struct Simulation<'t> {
     checker: Checker,
     phase: Phase,
     healed_at: Duration,
+    /// Death evidence reached a node that follows a leader (see `evidence`).
+    evidence_given: bool,
     hash: Fnv,
     recent: VecDeque<(Duration, Entry)>,
     /// The last messages sent, for hostile replays.
@@ -175,6 +178,7 @@ impl<'t> Simulation<'t> {
             checker: Checker::new(ids, config.check_persist_before_send),
             phase: Phase::Chaos,
             healed_at: Duration::ZERO,
+            evidence_given: false,
             hash: Fnv(0xcbf2_9ce4_8422_2325),
             recent: VecDeque::with_capacity(RECENT_STEPS),
             sent: VecDeque::with_capacity(REPLAY_LOG),
@@ -263,9 +267,11 @@ impl<'t> Simulation<'t> {
             Action::Deliver { from, to, bytes } => self.deliver(from, to, bytes),
             Action::Timer { node, generation } => self.fire_timer(node, generation),
             Action::Transfer(node) => self.transfer(node),
+            Action::Evidence { about, to } => self.evidence(about, to),
             Action::Crash(node) => {
                 if self.phase == Phase::Chaos {
                     self.crash(node, "between steps");
+                    self.evidence_of_crash(node);
                 }
                 Ok(())
             }
@@ -350,8 +356,15 @@ impl<'t> Simulation<'t> {
                 }
             }
         }
+        // Death evidence may elect a leader beside a live lease (false evidence at a
+        // majority); that leader holds no lease until the old one must have ended.
+        let others = if self.evidence_given {
+            &lease_holders
+        } else {
+            &leaders
+        };
         self.checker
-            .no_leader_beside_a_lease(&lease_holders, &leaders)
+            .no_leader_beside_a_lease(&lease_holders, others, self.evidence_given)
     }
 
     fn deliver(&mut self, from: usize, to: usize, bytes: Vec<u8>) -> Check {

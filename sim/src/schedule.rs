@@ -21,6 +21,11 @@ pub(crate) enum Action {
     Resume(usize),
     /// The node, if it leads, hands leadership over (to a random peer, or to its choice).
     Transfer(usize),
+    /// `to` is told that `about`'s process is gone (true, stale or false evidence).
+    Evidence {
+        about: usize,
+        to: usize,
+    },
     Mend(Vec<(usize, usize)>),
     Release((usize, usize)),
     Nemesis,

@@ -19,6 +19,8 @@ pub(super) struct Swarm {
     pub pauses: bool,
     /// Leaders hand over now and then (leadership transfer, thesis §3.10).
     pub transfers: bool,
+    /// Death evidence: true when a node crashes, sometimes stale, and false now and then.
+    pub evidence: bool,
     /// Chance, at each step of a node's output, that it crashes right there (before the write,
     /// before the sync, after the sync but before sending, or between two sends).
     pub crash_point: f64,
@@ -100,6 +102,7 @@ impl Swarm {
                 0.0
             },
             transfers: rng.random_bool(0.5),
+            evidence: rng.random_bool(0.4),
         }
     }
 }

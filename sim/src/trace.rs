@@ -43,6 +43,10 @@ pub(crate) enum Entry {
         node: usize,
         to: Option<usize>,
     },
+    Evidence {
+        about: usize,
+        to: usize,
+    },
     Cut {
         links: Vec<(usize, usize)>,
     },

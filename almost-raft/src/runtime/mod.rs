@@ -23,6 +23,7 @@
 mod changes;
 mod driver;
 mod lease;
+mod liveness;
 mod observer;
 mod outbox;
 mod shared;
@@ -233,16 +234,16 @@ impl NodeBuilder {
     pub fn start_udp(mut self) -> Result<NodeHandle, Error> {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| Error::NoRuntime)?;
         let _entered = runtime.enter();
-        let Some(transport) = self.take_udp()? else {
+        let Some(mut transport) = self.take_udp()? else {
             return Err(Error::Config(ConfigError {
                 field: "listen",
                 reason: "the UDP transport needs an address to listen on".into(),
             }));
         };
-        let socket = transport.socket.clone();
-        let local = socket.local_addr().ok();
+        let local = transport.socket.local_addr().ok();
+        let background = transport.background();
         let mut node = self.start_on(&runtime, transport)?;
-        let receiver = runtime.spawn(udp::receive(socket, node.shared.clone()));
+        let receiver = runtime.spawn(background.run(node.shared.clone()));
         node.udp = Some(UdpParts {
             local,
             receiver: receiver.abort_handle(),
@@ -262,10 +263,8 @@ impl NodeBuilder {
                 reason: format!("peer {peer:?} has no address"),
             }));
         }
-        Ok(Some(udp::UdpTransport {
-            socket: udp::bind(&listen)?,
-            book: udp::AddressBook::new(std::mem::take(&mut self.addresses)),
-        }))
+        let book = udp::AddressBook::new(std::mem::take(&mut self.addresses));
+        Ok(Some(udp::UdpTransport::bind(&listen, book)?))
     }
 
     /// Tells `observer` of every message, refusal, save and event of this node (for metrics;
@@ -340,9 +339,10 @@ impl NodeBuilder {
         for peer in &self.peers {
             machine.add_peer(Duration::ZERO, peer)?;
         }
-        let observer = self
-            .observer
-            .unwrap_or_else(|| Arc::new(observer::Unobserved));
+        let observer = observer::Observed(
+            self.observer
+                .unwrap_or_else(|| Arc::new(observer::Unobserved)),
+        );
         Ok(Arc::new(Shared::new(
             machine, origin, storage, keyring, observer,
         )))
@@ -379,6 +379,18 @@ impl NodeHandle {
     /// Removes a voter. Removing the node itself stops it.
     pub fn remove_peer(&self, id: &str) -> Result<(), Error> {
         self.shared.with_machine(|m, now| m.remove_peer(now, id))
+    }
+
+    /// Reports that peer `id`'s process is gone, on evidence from its host (a connection its
+    /// kernel reset or refused, a supervisor's exit notice, an orchestrator's deletion event);
+    /// never on mere silence. A follower of that peer campaigns at once instead of waiting
+    /// for its election timeout: a dead leader is replaced in about two round trips. False
+    /// evidence at a minority changes no term (nodes that still hear the leader refuse), and
+    /// never costs the lease its promise ([`Machine::peer_unreachable`]). Needs pre-vote
+    /// (without it, this does nothing). Fails with `UnknownPeer` for an unknown id.
+    pub fn peer_unreachable(&self, id: &str) -> Result<(), Error> {
+        self.shared
+            .with_machine(|m, now| m.peer_unreachable(now, id))
     }
 
     /// Rotates the cluster's keys on this running node, which must have started with keys:

@@ -24,3 +24,19 @@ pub trait Observer: Send + Sync + 'static {
 pub(crate) struct Unobserved;
 
 impl Observer for Unobserved {}
+
+/// A node's observer, as the node holds it.
+#[derive(Clone)]
+pub(crate) struct Observed(pub(crate) std::sync::Arc<dyn Observer>);
+
+// A node stays unwind-safe with any observer: a panic inside one is contained by the node's
+// driver, and what the observer holds (counts) cannot break the node's state.
+impl std::panic::RefUnwindSafe for Observed {}
+impl std::panic::UnwindSafe for Observed {}
+
+impl std::ops::Deref for Observed {
+    type Target = dyn Observer;
+    fn deref(&self) -> &Self::Target {
+        &*self.0
+    }
+}

@@ -9,7 +9,7 @@ use tokio::time::Instant;
 
 use super::changes::{ChangeReceiver, ChangeSender, change_channel};
 use super::lease::{LeaseState, lease_channel};
-use super::observer::Observer;
+use super::observer::Observed;
 use super::slot::StorageSlot;
 use super::wire::{ReplayGuard, Signer, decode_received};
 use crate::auth::Keyring;
@@ -55,7 +55,7 @@ pub(crate) struct Shared {
     /// This node's lease, if it holds one (see `lease`).
     pub(super) lease: watch::Sender<LeaseState>,
     /// Told of messages, refusals, saves and events (metrics).
-    pub(crate) observer: Arc<dyn Observer>,
+    pub(crate) observer: Observed,
 }
 
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -71,7 +71,7 @@ impl Shared {
         origin: Instant,
         storage: Box<dyn Storage>,
         keyring: Option<Keyring>,
-        observer: Arc<dyn Observer>,
+        observer: Observed,
     ) -> Self {
         let published = Published {
             role: machine.role(),

@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::net::UdpSocket;
+use tokio::net::{TcpListener, UdpSocket};
 use tokio::time::Instant;
 
 use super::Transport;
@@ -42,7 +42,12 @@ impl AddressBook {
         }
     }
 
-    async fn address(&self, id: &str) -> io::Result<SocketAddr> {
+    /// The peers it has addresses for.
+    pub(crate) fn peers(&self) -> Vec<NodeId> {
+        self.names.keys().cloned().collect()
+    }
+
+    pub(crate) async fn address(&self, id: &str) -> io::Result<SocketAddr> {
         if let Some(&(addr, at)) = lock(&self.resolved).get(id)
             && at.elapsed() < RESOLVE_EVERY
         {
@@ -75,7 +80,60 @@ impl AddressBook {
 
 pub(crate) struct UdpTransport {
     pub(crate) socket: Arc<UdpSocket>,
-    pub(crate) book: AddressBook,
+    pub(crate) book: Arc<AddressBook>,
+    /// The liveness channel's listener (`super::liveness`), on the same address over TCP.
+    pub(crate) tcp: Option<TcpListener>,
+}
+
+impl UdpTransport {
+    /// Binds the node's UDP socket and, on the same address, its TCP liveness listener. A
+    /// TCP port already taken costs only the death evidence: the node runs without it.
+    pub(crate) fn bind(listen: &str, book: AddressBook) -> Result<Self, Error> {
+        let socket = bind(listen)?;
+        let tcp = socket.local_addr().and_then(|addr| {
+            let listener = std::net::TcpListener::bind(addr)?;
+            listener.set_nonblocking(true)?;
+            TcpListener::from_std(listener)
+        });
+        let tcp = tcp
+            .inspect_err(|e| tracing::warn!(error = %e, "no liveness channel (TCP on the UDP address): failover on a crash waits for the election timeout"))
+            .ok();
+        Ok(UdpTransport {
+            socket,
+            book: Arc::new(book),
+            tcp,
+        })
+    }
+
+    /// What must run beside the node (see [`Background::run`]); taken once.
+    pub(crate) fn background(&mut self) -> Background {
+        Background {
+            socket: self.socket.clone(),
+            book: self.book.clone(),
+            tcp: self.tcp.take(),
+        }
+    }
+}
+
+/// The built-in transport's work beside the node's driver.
+pub(crate) struct Background {
+    socket: Arc<UdpSocket>,
+    book: Arc<AddressBook>,
+    tcp: Option<TcpListener>,
+}
+
+impl Background {
+    /// Receives datagrams, and runs the liveness channel, until dropped.
+    pub(crate) async fn run(self, shared: Arc<Shared>) {
+        let receiving = receive(self.socket, shared.clone());
+        match self.tcp {
+            Some(tcp) => {
+                let liveness = super::liveness::run(tcp, self.book, shared);
+                tokio::join!(receiving, liveness);
+            }
+            None => receiving.await,
+        }
+    }
 }
 
 impl Transport for UdpTransport {
@@ -90,7 +148,7 @@ impl Transport for UdpTransport {
 }
 
 /// Binds the node's socket (a hostname is looked up once, here).
-pub(crate) fn bind(listen: &str) -> Result<Arc<UdpSocket>, Error> {
+fn bind(listen: &str) -> Result<Arc<UdpSocket>, Error> {
     let invalid = |reason: String| {
         Error::Config(crate::config::ConfigError {
             field: "listen",
@@ -109,7 +167,7 @@ pub(crate) fn bind(listen: &str) -> Result<Arc<UdpSocket>, Error> {
 
 /// Hands every datagram to the node until it stops. Refused datagrams (malformed, foreign,
 /// unsigned) cost nothing but a debug line: the node goes on.
-pub(crate) async fn receive(socket: Arc<UdpSocket>, shared: Arc<Shared>) {
+async fn receive(socket: Arc<UdpSocket>, shared: Arc<Shared>) {
     let mut buf = vec![0u8; RECEIVE_BUFFER];
     loop {
         match socket.recv_from(&mut buf).await {

@@ -68,6 +68,16 @@ impl Signer {
         encode_signed(msg, seq, &self.keyring())
     }
 
+    /// The tag of `bytes` under the signing key (the liveness channel's hellos).
+    pub(crate) fn tag(&self, bytes: &[u8]) -> [u8; crate::auth::TAG_LEN] {
+        self.keyring().sign(bytes)
+    }
+
+    /// Whether `tag` is the tag of `bytes` under one of the keys.
+    pub(crate) fn check(&self, bytes: &[u8], tag: &[u8]) -> bool {
+        self.keyring().verify(bytes, tag).is_ok()
+    }
+
     /// Rotates the keys: from now on `keyring`'s first key signs, and only its keys verify.
     pub(crate) fn replace(&self, keyring: Keyring) {
         *self.keyring.write().unwrap_or_else(|p| p.into_inner()) = keyring;

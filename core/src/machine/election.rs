@@ -67,6 +67,7 @@ impl Machine {
 
     pub(super) fn on_timeout(&mut self, now: Duration) {
         if self.role != Role::Leader {
+            self.on_evidence_turn(now);
             if now >= self.election_deadline {
                 self.campaign(now, false);
             }
@@ -158,6 +159,9 @@ impl Machine {
             (self.term, false)
         };
         if granted && !pre {
+            if msg.body == (Body::Vote { transfer: true }) {
+                self.voted_for_handover(msg.term);
+            }
             // One vote per term, first come first served; saved before the reply leaves.
             self.voted_for = Some(msg.from.clone());
             self.vote_dirty |= !bug!(self, VoteNotPersisted);
@@ -181,6 +185,12 @@ impl Machine {
         self.become_follower(now, self.term, Some(from.to_owned()));
         self.leader_heard_at = Some(now);
         self.sticky_until = self.sticky_until.max(now + self.config.election_timeout);
+        // Round 0 acknowledges nothing: this node still stands behind an earlier leader.
+        let round = if self.acknowledges_for_lease(now, from) {
+            round
+        } else {
+            0
+        };
         self.send(from, self.term, Body::HeartbeatReply { round });
     }
 
@@ -280,6 +290,9 @@ impl Machine {
 
     fn become_candidate(&mut self, now: Duration, transfer: bool) {
         let term = self.next_term().expect("campaign checks the term limit");
+        if transfer {
+            self.voted_for_handover(term); // the leader that asked gave up its lease
+        }
         self.enter_term(term, Some(self.id.clone()));
         tracing::info!(node = %self.id, term = self.term, transfer, "campaigning");
         self.role = Role::Candidate;
@@ -298,6 +311,7 @@ impl Machine {
         self.leader_heard_at = None;
         self.clear_votes();
         self.reset_lease();
+        self.lease.not_before = self.own_barrier_end();
         let round = self.next_heartbeat_round(now);
         self.broadcast(self.term, Body::Heartbeat { round });
         self.heartbeat_deadline = now + self.config.heartbeat_interval;

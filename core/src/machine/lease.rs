@@ -26,6 +26,8 @@ pub(super) struct Lease {
     until: Option<Duration>,
     /// Handed over in this term: no lease until the next.
     forfeited: bool,
+    /// Rounds sent before this count for nothing: the leader's own ack barrier.
+    pub(super) not_before: Duration,
 }
 
 impl Machine {
@@ -72,7 +74,9 @@ impl Machine {
             lease.sent.pop_front(); // its lease would already be over
         }
         lease.round += 1;
-        lease.sent.push_back((lease.round, now));
+        if now >= lease.not_before {
+            lease.sent.push_back((lease.round, now));
+        }
         self.extend_lease();
         self.lease.round
     }

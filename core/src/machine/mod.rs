@@ -24,6 +24,7 @@ macro_rules! bug {
 
 mod announce;
 mod election;
+mod evidence;
 mod lease;
 
 use std::collections::BTreeMap;
@@ -170,6 +171,10 @@ pub struct Machine {
     /// votes for one election timeout after.
     started_at: Duration,
     restarted: bool,
+    /// Whose lease this node's acknowledgements count for, until when (`evidence`).
+    barrier: Option<evidence::AckBarrier>,
+    /// A campaign on death evidence: when it starts, and in which term the evidence came.
+    evidence_campaign: Option<(Duration, u64)>,
     lease: lease::Lease,
     election_deadline: Duration,
     heartbeat_deadline: Duration,
@@ -216,6 +221,8 @@ impl Machine {
             leader_heard_at: None,
             sticky_until: now,
             started_at: now,
+            barrier: None,
+            evidence_campaign: None,
             lease: lease::Lease::default(),
             election_deadline: now,
             heartbeat_deadline: now,
@@ -305,7 +312,10 @@ impl Machine {
                 Some(until) if self.announced_lease => until.min(self.heartbeat_deadline),
                 _ => self.heartbeat_deadline,
             },
-            _ => self.election_deadline,
+            _ => match self.evidence_deadline() {
+                Some(at) => at.min(self.election_deadline),
+                None => self.election_deadline,
+            },
         })
     }
 

@@ -200,6 +200,11 @@ int main(void) {
     CHECK_OK(almost_raft_node_add_peer(node, "third", 5));
     CHECK_CODE(almost_raft_node_add_peer(node, "fourth", 6), ALMOST_RAFT_TOO_MANY_NODES);
     CHECK_OK(almost_raft_node_remove_peer(node, "nobody", 6));
+    CHECK_CODE(almost_raft_node_peer_unreachable(node, "nobody", 6), ALMOST_RAFT_UNKNOWN_PEER);
+    CHECK_CODE(almost_raft_node_peer_unreachable(node, NULL, 4), ALMOST_RAFT_NULL_POINTER);
+    CHECK_CODE(almost_raft_node_peer_unreachable(node, "\xff", 1), ALMOST_RAFT_INVALID_UTF8);
+    CHECK_CODE(almost_raft_node_peer_unreachable(NULL, "peer", 4), ALMOST_RAFT_NULL_POINTER);
+    CHECK_OK(almost_raft_node_peer_unreachable(node, "third", 5)); /* not the leader: no effect */
     CHECK_CODE(almost_raft_node_transfer_leadership(node, NULL, 0), ALMOST_RAFT_NOT_LEADER);
     CHECK_CODE(almost_raft_node_status(node, NULL, NULL, 0), ALMOST_RAFT_NULL_POINTER);
     CHECK_OK(almost_raft_node_status(node, &status, buf, sizeof buf));

@@ -106,6 +106,7 @@ int main(void) {
     CHECK(!status.has_leader && leader[0] == '\0');
     CHECK_CODE(almost_raft_node_add_peer(node, "other", 5), ALMOST_RAFT_CLOSED);
     CHECK_CODE(almost_raft_node_remove_peer(node, "peer", 4), ALMOST_RAFT_CLOSED);
+    CHECK_CODE(almost_raft_node_peer_unreachable(node, "peer", 4), ALMOST_RAFT_CLOSED);
     CHECK_CODE(almost_raft_node_transfer_leadership(node, NULL, 0), ALMOST_RAFT_CLOSED);
     CHECK(almost_raft_node_receive(node, garbage, sizeof garbage) != ALMOST_RAFT_OK);
 

@@ -207,6 +207,15 @@ class Node:
         _check_type("id", id, str)
         self._native.remove_peer(id)
 
+    def peer_unreachable(self, id: str) -> None:
+        """Reports that peer ``id``'s process is gone, on evidence from its host (a connection
+        its kernel reset or refused, a supervisor's exit notice); never on mere silence. A
+        follower of that peer campaigns at once instead of waiting for its election timeout.
+        False evidence at a minority changes no term and never breaks the lease. Needs
+        pre-vote (without it: no effect). Raises ``PeerError`` for an unknown id."""
+        _check_type("id", id, str)
+        self._native.peer_unreachable(id)
+
     def set_keys(self, keys: Iterable[Union[bytes, bytearray]]) -> None:
         """Rotates the cluster's keys on this running node (started with ``keys`` or
         ``key_file``): the first signs, every one verifies. Rotate one node at a time: the new
