@@ -57,6 +57,14 @@ export declare class Node {
   /** Removes a voter (an unknown one: no effect). Removing this node's own id stops it. */
   removePeer(id: string): void
   /**
+   * Reports that peer `id`'s process is gone, on evidence from its host (a connection its
+   * kernel reset or refused, a supervisor's exit notice); never on mere silence. A follower
+   * of that peer campaigns at once instead of waiting for its election timeout. False
+   * evidence at a minority changes no term and never breaks the lease. Needs pre-vote
+   * (without it: no effect). `ERR_UNKNOWN_PEER` for an unknown id.
+   */
+  peerUnreachable(id: string): void
+  /**
    * Rotates the cluster's keys on this running node (started with `keys` or `keyFile`): the
    * first signs, every one verifies. Rotate one node at a time: the new key second on every
    * node, then first, then alone. `ERR_INVALID_CONFIG` names `keys`.
