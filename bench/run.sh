@@ -66,6 +66,9 @@ node.close().then(() => process.exit(0));
     echo "| Node.js | not built (run make test first) |"
   fi
 } >> RESULTS.md
+# 9. Process-crash failover with death evidence, against the timer (real processes).
+(cd .. && cargo build -q --release -p almost-raft-cli)
+python3 process_failover.py --binary ../target/release/almost-raft-node --python ../target/py-venv/bin/python >> RESULTS.md
 # The reading of the results against the targets, written by hand after a run.
 cat TARGETS.md >> RESULTS.md
 echo "bench/RESULTS.md written"

@@ -8,6 +8,9 @@ restarts. A checker reads every node's events and checks:
 - no two nodes lead in the same term;
 - no node's term goes down, across restarts;
 - after each heal, one leader known by all within 10 x the maximum election timeout;
+- a killed leader (kill -9; its namespace, the host, stays up, so its kernel refuses the
+  others' redial: death evidence) and a frozen one (SIGSTOP: no evidence) are replaced; the
+  failover times are reported apart;
 - SIGTERM to the leader (once at the start of every run, and whenever a graceful restart hits
   it) is a handover: the leader prints {"event": "handover", "to": X} and exits with 0, and
   the next term's leader is X.
@@ -17,6 +20,9 @@ namespace on the same bridge sends, all along: exact replays of captured message
 captured heartbeats of every leader killed (for as long as it is down), unsigned copies,
 tampered copies and forgeries (chaos/hostile.py). The same checks must hold: in particular a
 dead leader's replayed heartbeats must not keep the cluster from electing within the bound.
+A further fault, "spoof", forges death evidence at one follower from the bridge: TCP resets
+of its liveness connection to the leader and refusals of its redials, racing the leader's
+kernel; leadership must not move.
 
 Usage (as root): chaos.py --duration SECONDS [--binary PATH] [--seed N] [--hostile]. Prints the counts and
 exits non-zero on any violation. Everything it creates is removed afterwards, even on failure.
@@ -166,6 +172,17 @@ class Attacker:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
+
+
+def spoof(leader: int, follower: int, seconds: float) -> Tuple[int, int]:
+    """Forges TCP resets and refusals, as the leader, to `follower`, from the bridge (an
+    attacker on the path; chaos/hostile.py spoof): (resets, refusals) sent."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    out = subprocess.run(["ip", "netns", "exec", f"{PREFIX}-hub", sys.executable, os.path.join(here, "hostile.py"), "spoof",
+                          ip_of(leader), ip_of(follower), str(PORT), f"{PREFIX}p{follower}", f"{seconds:.2f}"],
+                         capture_output=True, text=True, timeout=seconds + 30)
+    resets, refusals = (int(v) for v in out.stdout.split())
+    return resets, refusals
 
 
 def setup() -> None:
@@ -350,9 +367,14 @@ def main() -> int:
     end = time.monotonic() + args.duration
     handovers = 0
     failovers_under_replay = 0
+    spoofs: List[Tuple[int, int]] = []
+    # Failover after the leader's process dies (kill -9: its kernel says so) and after it
+    # goes silent (SIGSTOP: nothing says so), from the signal to a new leader known by all.
+    failovers: Dict[str, List[float]] = collections.defaultdict(list)
     first = True
     while time.monotonic() < end and not cluster.violations:
-        kind = "graceful" if first else rng.choice(["loss", "partition", "one-way", "kill", "pause", "graceful"])
+        kinds = ["loss", "partition", "one-way", "kill", "pause", "graceful"] + (["spoof"] if attacker else [])
+        kind = "graceful" if first else rng.choice(kinds)
         faults[kind] += 1
         hold = rng.uniform(0.3, 2.5)
         victim = rng.randrange(NODES)
@@ -378,19 +400,38 @@ def main() -> int:
             cluster.kill(victim)
             if attacker is not None:
                 attacker.killed(ip_of(victim))
-                if leader is not None and victim == int(leader[1][1:]):
-                    # Its heartbeats are being replayed: the others must elect all the same.
-                    others = [i for i in range(NODES) if i != victim]
-                    if cluster.wait_agreed(LIVENESS, others, leader[0]) is None:
-                        cluster.violations.append(f"the leader n{victim} was killed and its heartbeats replayed: no new leader within {LIVENESS:.1f} s")
-                    failovers_under_replay += 1
+            if leader is not None and victim == int(leader[1][1:]):
+                # With an attacker its heartbeats are being replayed: elect all the same.
+                others = [i for i in range(NODES) if i != victim]
+                took = cluster.wait_agreed(LIVENESS, others, leader[0])
+                if took is None:
+                    cluster.violations.append(f"the leader n{victim} was killed: no new leader within {LIVENESS:.1f} s")
+                else:
+                    failovers["process death (kill -9)"].append(took)
+                failovers_under_replay += attacker is not None
             time.sleep(hold)
             cluster.start(victim)
             if attacker is not None:
                 attacker.restarted(ip_of(victim))
+        elif kind == "spoof":
+            if leader is not None:
+                follower = rng.choice([i for i in range(NODES) if i != int(leader[1][1:])])
+                spoofed = spoof(int(leader[1][1:]), follower, max(hold, 4.0))  # keepalives every 1-2 s
+                spoofs.append(spoofed)
+                took = cluster.wait_agreed(LIVENESS)
+                with cluster.lock:
+                    now = cluster.agreed()
+                if took is not None and now != leader:
+                    cluster.violations.append(f"forged resets and refusals at n{follower} ({spoofed}) moved leadership from {leader} to {now}")
         elif kind == "pause":
             cluster.signal(victim, signal.SIGSTOP)
-            time.sleep(max(hold, 2 * MAX_ELECTION))
+            started = time.monotonic()
+            if leader is not None and victim == int(leader[1][1:]):
+                others = [i for i in range(NODES) if i != victim]
+                took = cluster.wait_agreed(LIVENESS, others, leader[0])
+                if took is not None:
+                    failovers["silent (SIGSTOP)"].append(took)
+            time.sleep(max(0.0, max(hold, 2 * MAX_ELECTION) - (time.monotonic() - started)))
             cluster.signal(victim, signal.SIGCONT)
         elif leader is not None and victim == int(leader[1][1:]):
             handed_to = cluster.handover(victim, leader[0])
@@ -414,12 +455,17 @@ def main() -> int:
     print(f"SIGTERM to the leader: {handovers} handovers, each followed by the target leading the next term")
     if handovers == 0 and not cluster.violations:
         cluster.violations.append("no SIGTERM reached a leader: the handover was not checked")
+    for what, sample in sorted(failovers.items()):
+        s = sorted(sample)
+        print(f"failover after the leader's {what}: {len(s)} times, median {s[len(s) // 2] * 1000:.1f} ms, longest {s[-1] * 1000:.1f} ms")
     if heal_times:
         print(f"time to a leader known by all after healing: median {sorted(heal_times)[len(heal_times) // 2] * 1000:.0f} ms, longest {max(heal_times) * 1000:.0f} ms")
     if attacker is not None:
         attacker.stop()
         print(f"hostile datagrams sent: {sum(attacker.sent.values())} ({', '.join(f'{k} {v}' for k, v in sorted(attacker.sent.items()))})")
         print(f"leaders killed while their heartbeats were replayed: {failovers_under_replay}, each replaced within {LIVENESS:.1f} s")
+        print(f"false death evidence at one follower (forged TCP resets of its connection to the leader, forged refusals of its redials): {len(spoofs)} times, "
+              f"{sum(r for r, _ in spoofs)} resets and {sum(f for _, f in spoofs)} refusals sent; leadership moved 0 times (else a violation)")
     print(f"violations: {len(cluster.violations)}")
     for v in cluster.violations:
         print(f"  VIOLATION: {v}")

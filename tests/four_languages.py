@@ -106,14 +106,17 @@ def run(base_port: int, key_file: Optional[str]) -> int:
             print(f"FAIL: no leader agreed by all four: {watch.latest}")
             return 1
         print(f"term {first[0]}: {first[1]} leads, known by {', '.join(names)}")
+        killed_at = time.monotonic()
         procs[first[1]].send_signal(signal.SIGKILL)
         procs[first[1]].wait()
         rest = [n for n in names if n != first[1]]
         second = watch.agreed(rest, first[0])
+        failover_ms = (time.monotonic() - killed_at) * 1000
         if second is None or second[1] == first[1]:
             print(f"FAIL: no new leader after killing {first[1]}: {watch.latest}")
             return 1
-        print(f"killed {first[1]}; term {second[0]}: {second[1]} leads, known by {', '.join(rest)}")
+        print(f"killed {first[1]} (SIGKILL); term {second[0]}: {second[1]} leads, known by {', '.join(rest)}, "
+              f"{failover_ms:.1f} ms after the kill")
         doubles = {t: l for t, l in watch.leaders_of_term.items() if len(l) > 1}
         if doubles:
             print(f"FAIL: two leaders in one term: {doubles}")

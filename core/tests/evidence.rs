@@ -185,3 +185,26 @@ fn a_handover_target_holds_a_lease_at_once() {
     nw.heartbeat("2");
     assert!(nw.node("2").lease_bound().is_some());
 }
+
+/// "2" hears of the death first and asks for pre-votes; "3" still stands behind "1" and
+/// refuses. When "3"'s own evidence comes, it answers "2" again, granted: "2" is elected at
+/// that instant, without waiting for "3"'s turn.
+#[test]
+fn a_refused_pre_vote_is_answered_again_when_the_evidence_arrives() {
+    let mut nw = led_by_1();
+    nw.black_hole("1");
+    let died = nw.now;
+    nw.node_mut("2").peer_unreachable(died, "1").unwrap();
+    nw.run_until_or(died, |_| false); // "2" campaigns at once; "3" refuses
+    assert_eq!(nw.role("2"), Role::PreCandidate);
+    nw.node_mut("3").peer_unreachable(died, "1").unwrap();
+    nw.deliver();
+    assert_eq!(nw.role("2"), Role::Leader);
+    assert_eq!(nw.now, died);
+    assert_eq!(nw.leader("3"), Some("2"));
+    assert!(
+        !nw.sent
+            .iter()
+            .any(|m| m.from == "3" && m.body == Body::PreVote)
+    );
+}

@@ -8,6 +8,7 @@ import logging
 import os
 import re
 import shutil
+import signal
 import threading
 from typing import Callable, Iterator, List, Optional
 
@@ -169,6 +170,16 @@ def test_system_exit_in_a_callback_is_logged_and_callbacks_go_on(records: Record
     assert records.wait_for(r"on_leader_change callback .* raised SystemExit").exc_info is not None
 
 
+@pytest.fixture
+def python_sigint_handler() -> Iterator[None]:
+    """A shell that starts a job in the background makes it ignore SIGINT, and then Python's
+    interrupt_main() does nothing: give the main thread Python's own handler meanwhile."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+@pytest.mark.usefixtures("python_sigint_handler")
 def test_keyboard_interrupt_in_a_callback_reaches_the_main_thread_and_callbacks_go_on(records: Records) -> None:
     armed = threading.Event()
 

@@ -137,8 +137,29 @@ async fn answer(mut stream: TcpStream, shared: &Shared, me: &str, incarnation: u
     }
 }
 
-/// Waits until the peer's side of the connection ends.
+/// TCP keepalive on the channel's connections: a connection whose peer went silent (a
+/// partition, a host gone) ends after about `KEEPALIVE_IDLE` + 3 `KEEPALIVE_EVERY`, with no
+/// data of ours on the wire, so that the next dial finds out what became of the peer.
+const KEEPALIVE_IDLE: Duration = Duration::from_secs(2);
+const KEEPALIVE_EVERY: Duration = Duration::from_secs(1);
+
+fn keep_alive(stream: &TcpStream) {
+    let probes = socket2::TcpKeepalive::new().with_time(KEEPALIVE_IDLE);
+    #[cfg(any(
+        target_os = "linux",
+        target_os = "macos",
+        target_os = "windows",
+        target_os = "freebsd"
+    ))]
+    let probes = probes.with_interval(KEEPALIVE_EVERY).with_retries(3);
+    if let Err(e) = socket2::SockRef::from(stream).set_tcp_keepalive(&probes) {
+        tracing::debug!(error = %e, "no TCP keepalive on a liveness connection");
+    }
+}
+
+/// Waits until the peer's side of the connection ends (or its keepalive gives up).
 async fn hold(mut stream: TcpStream) {
+    keep_alive(&stream);
     let mut buf = [0u8; 64];
     while let Ok(n) = stream.read(&mut buf).await {
         if n == 0 {
@@ -149,8 +170,8 @@ async fn hold(mut stream: TcpStream) {
 
 /// What one dial showed.
 enum Dial {
-    /// Connected to this incarnation; the connection has since ended.
-    Ended(u64),
+    /// Connected to this incarnation; the connection has since ended, after this long.
+    Ended(u64, Duration),
     /// Refused by the peer's host: nothing listens there.
     Refused,
     /// Reset or closed during the hello.
@@ -169,14 +190,17 @@ async fn watch(peer: NodeId, book: &AddressBook, shared: &Shared, me: &str, inca
             Err(_) => Dial::Nothing,
         };
         let gone = match dial {
-            Dial::Ended(seen) => {
+            Dial::Ended(seen, lasted) => {
                 let restarted = knew.is_some_and(|k| k != seen);
                 knew = Some(seen);
-                (retry, quick) = (FIRST_RETRY, 0);
                 if restarted {
                     report(shared, &peer, "it restarted");
                 }
-                continue; // dial again at once: was that a death?
+                if lasted >= FIRST_RETRY {
+                    (retry, quick) = (FIRST_RETRY, 0);
+                    continue; // dial again at once: was that a death?
+                }
+                false // a peer that hangs up at once: back off
             }
             Dial::Refused => knew.take().is_some(),
             Dial::Reset if quick < QUICK_REDIALS => {
@@ -217,8 +241,9 @@ async fn dial(addr: SocketAddr, peer: &str, shared: &Shared, me: &str, incarnati
     };
     match tokio::time::timeout(PATIENCE, exchange).await {
         Ok(Ok(Some(reply))) if reply.from == peer && reply.to == me && reply.nonce == nonce => {
+            let since = tokio::time::Instant::now();
             hold(stream).await;
-            Dial::Ended(reply.incarnation)
+            Dial::Ended(reply.incarnation, since.elapsed())
         }
         Ok(Err(e)) if is_reset(&e) => Dial::Reset,
         _ => Dial::Nothing,

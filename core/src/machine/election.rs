@@ -12,6 +12,9 @@ impl Machine {
         if msg.term > self.term {
             if let Some(why) = self.refuses_higher_term(now, &msg) {
                 tracing::debug!(node = %self.id, from = %msg.from, term = msg.term, kind = ?msg.body, "higher term ignored: {why}");
+                if msg.body == Body::PreVote && self.refuses_votes(now, &msg) {
+                    self.refused_pre_vote(&msg); // asked again if the leader turns out dead
+                }
                 return;
             }
             let keeps_term = match msg.body {
@@ -147,9 +150,13 @@ impl Machine {
     }
 
     /// §5.2 votes, thesis §9.6 pre-votes. `msg.term >= self.term` here.
-    fn handle_vote_request(&mut self, now: Duration, msg: &Envelope) {
+    pub(super) fn handle_vote_request(&mut self, now: Duration, msg: &Envelope) {
         let pre = msg.body == Body::PreVote;
-        let can_vote = !self.refuses_votes(now, msg)
+        let sticky = self.refuses_votes(now, msg);
+        if sticky && pre {
+            self.refused_pre_vote(msg); // asked again at once if the leader turns out dead
+        }
+        let can_vote = !sticky
             && (self.voted_for.as_deref() == Some(msg.from.as_str())
                 || (self.voted_for.is_none() && self.leader.is_none())
                 || (pre && msg.term > self.term));
@@ -184,6 +191,7 @@ impl Machine {
         }
         self.become_follower(now, self.term, Some(from.to_owned()));
         self.leader_heard_at = Some(now);
+        self.refused_pre_votes.clear(); // the leader lives: those refusals stand
         self.sticky_until = self.sticky_until.max(now + self.config.election_timeout);
         // Round 0 acknowledges nothing: this node still stands behind an earlier leader.
         let round = if self.acknowledges_for_lease(now, from) {

@@ -7,7 +7,9 @@
 //! evidence that is false or stale, at a minority, changes no term. Only with pre-vote on:
 //! without it a campaign bumps the term, and false evidence would depose a live leader. To
 //! keep the survivors from splitting the vote when they learn of the death together, they
-//! campaign in the order of their ids, `heartbeat_interval / 10` apart.
+//! campaign in the order of their ids, `heartbeat_interval / 10` apart; and a node that
+//! refused a survivor's pre-vote because it still stood behind the leader answers it again,
+//! granted, when its own evidence arrives, so the first to campaign usually wins at once.
 //!
 //! **The ack barrier.** The lease counts on every node that acknowledged a leader's round
 //! refusing votes for T after it; evidence lifts that refusal. So a node never lets its
@@ -24,6 +26,7 @@ use std::time::Duration;
 use super::{Machine, Role};
 use crate::error::Error;
 use crate::id::NodeId;
+use crate::message::Envelope;
 
 /// The leader (and term) whose round this node last acknowledged, and until when that
 /// acknowledgement keeps this node from counting towards another leader's lease.
@@ -54,6 +57,17 @@ impl Machine {
         tracing::info!(node = %self.id, term = self.term, leader = %peer, "the leader's process is gone: campaigning without waiting");
         self.sticky_until = now;
         self.evidence_campaign = Some((now + self.evidence_turn(peer), self.term));
+        // A survivor that heard of the death first may have asked already: answer it again,
+        // now that this node no longer stands behind the dead leader.
+        let asked: Vec<Envelope> = std::mem::take(&mut self.refused_pre_votes)
+            .into_values()
+            .filter(|msg| msg.from != peer)
+            .collect();
+        for msg in asked {
+            if msg.term > self.term {
+                self.handle_vote_request(now, &msg);
+            }
+        }
         Ok(())
     }
 
@@ -110,6 +124,11 @@ impl Machine {
         if self.barrier.as_ref().is_some_and(|b| b.term + 1 == term) {
             self.barrier = None;
         }
+    }
+
+    /// Remembers a pre-vote request refused because this node stands behind its leader.
+    pub(super) fn refused_pre_vote(&mut self, msg: &Envelope) {
+        self.refused_pre_votes.insert(msg.from.clone(), msg.clone());
     }
 
     /// When a leader elected now may count its own rounds towards its lease: after its own

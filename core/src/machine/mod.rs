@@ -175,6 +175,9 @@ pub struct Machine {
     barrier: Option<evidence::AckBarrier>,
     /// A campaign on death evidence: when it starts, and in which term the evidence came.
     evidence_campaign: Option<(Duration, u64)>,
+    /// Pre-vote requests refused since the last heartbeat because this node stood behind its
+    /// leader, by candidate: answered again if evidence says the leader is dead.
+    refused_pre_votes: BTreeMap<NodeId, Envelope>,
     lease: lease::Lease,
     election_deadline: Duration,
     heartbeat_deadline: Duration,
@@ -223,6 +226,7 @@ impl Machine {
             started_at: now,
             barrier: None,
             evidence_campaign: None,
+            refused_pre_votes: BTreeMap::new(),
             lease: lease::Lease::default(),
             election_deadline: now,
             heartbeat_deadline: now,
