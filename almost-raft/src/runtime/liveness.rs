@@ -10,6 +10,7 @@
 //! stay on the election timer. With a keyring, hellos are signed, and a reply must echo the
 //! dialer's random nonce, so a recorded hello cannot pass for a restart.
 
+use std::collections::BTreeMap;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -17,6 +18,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Notify;
 use tokio::task::JoinSet;
 
 use super::shared::Shared;
@@ -100,10 +102,20 @@ fn take_id(bytes: &[u8]) -> Option<(NodeId, &[u8])> {
 pub(crate) async fn run(listener: TcpListener, book: Arc<AddressBook>, shared: Arc<Shared>) {
     let incarnation: u64 = rand::random();
     let me = shared.machine().id().to_owned();
+    // A peer that dials us is up: its watcher dials back at once instead of after its wait.
+    let wakers: Arc<BTreeMap<NodeId, Notify>> = Arc::new(
+        book.peers()
+            .into_iter()
+            .map(|p| (p, Notify::new()))
+            .collect(),
+    );
     let mut tasks = JoinSet::new();
     for peer in book.peers() {
-        let (book, shared, me) = (book.clone(), shared.clone(), me.clone());
-        tasks.spawn(async move { watch(peer, &book, &shared, &me, incarnation).await });
+        let (book, shared, me, wakers) = (book.clone(), shared.clone(), me.clone(), wakers.clone());
+        tasks.spawn(async move {
+            let wake = &wakers[&peer];
+            watch(&peer, &book, &shared, &me, incarnation, wake).await
+        });
     }
     loop {
         let Ok((stream, _)) = listener.accept().await else {
@@ -111,13 +123,19 @@ pub(crate) async fn run(listener: TcpListener, book: Arc<AddressBook>, shared: A
             continue;
         };
         while tasks.try_join_next().is_some() {}
-        let (shared, me) = (shared.clone(), me.clone());
-        tasks.spawn(async move { answer(stream, &shared, &me, incarnation).await });
+        let (shared, me, wakers) = (shared.clone(), me.clone(), wakers.clone());
+        tasks.spawn(async move { answer(stream, &shared, &me, incarnation, &wakers).await });
     }
 }
 
 /// A peer dialled: check its hello, answer with ours, then hold the connection open.
-async fn answer(mut stream: TcpStream, shared: &Shared, me: &str, incarnation: u64) {
+async fn answer(
+    mut stream: TcpStream,
+    shared: &Shared,
+    me: &str,
+    incarnation: u64,
+    wakers: &BTreeMap<NodeId, Notify>,
+) {
     let hello = tokio::time::timeout(PATIENCE, Hello::read(&mut stream, shared)).await;
     let Ok(Ok(Some(hello))) = hello else {
         return;
@@ -125,6 +143,9 @@ async fn answer(mut stream: TcpStream, shared: &Shared, me: &str, incarnation: u
     let known = shared.machine().peers().any(|p| p == hello.from);
     if hello.to != me || !known {
         return;
+    }
+    if let Some(wake) = wakers.get(&hello.from) {
+        wake.notify_one();
     }
     let reply = Hello {
         from: me.to_owned(),
@@ -181,12 +202,19 @@ enum Dial {
 }
 
 /// Keeps a connection to `peer`, and reports evidence when its process is gone.
-async fn watch(peer: NodeId, book: &AddressBook, shared: &Shared, me: &str, incarnation: u64) {
+async fn watch(
+    peer: &str,
+    book: &AddressBook,
+    shared: &Shared,
+    me: &str,
+    incarnation: u64,
+    wake: &Notify,
+) {
     let mut knew: Option<u64> = None;
     let (mut retry, mut quick) = (FIRST_RETRY, 0);
     while !shared.is_closed() {
-        let dial = match book.address(&peer).await {
-            Ok(addr) => dial(addr, &peer, shared, me, incarnation).await,
+        let dial = match book.address(peer).await {
+            Ok(addr) => dial(addr, peer, shared, me, incarnation).await,
             Err(_) => Dial::Nothing,
         };
         let gone = match dial {
@@ -194,7 +222,7 @@ async fn watch(peer: NodeId, book: &AddressBook, shared: &Shared, me: &str, inca
                 let restarted = knew.is_some_and(|k| k != seen);
                 knew = Some(seen);
                 if restarted {
-                    report(shared, &peer, "it restarted");
+                    report(shared, peer, "it restarted");
                 }
                 if lasted >= FIRST_RETRY {
                     (retry, quick) = (FIRST_RETRY, 0);
@@ -210,10 +238,12 @@ async fn watch(peer: NodeId, book: &AddressBook, shared: &Shared, me: &str, inca
             Dial::Reset | Dial::Nothing => false,
         };
         if gone {
-            report(shared, &peer, "its host refused the connection");
+            report(shared, peer, "its host refused the connection");
         }
-        tokio::time::sleep(retry).await;
-        retry = (retry * 2).min(LAST_RETRY);
+        tokio::select! {
+            _ = tokio::time::sleep(retry) => retry = (retry * 2).min(LAST_RETRY),
+            _ = wake.notified() => retry = FIRST_RETRY,
+        }
     }
 }
 
