@@ -75,7 +75,7 @@ pub enum EncodeError {
     TermTooLarge(u64),
 }
 
-fn kind_code(body: Body) -> (u8, bool) {
+pub(crate) fn kind_code(body: Body) -> (u8, bool) {
     match body {
         Body::PreVote => (1, false),
         Body::PreVoteReply { granted } => (2, granted),
@@ -88,7 +88,7 @@ fn kind_code(body: Body) -> (u8, bool) {
 }
 
 /// The body of a message of `kind`; `round` reads a heartbeat's round, the last field.
-fn body_from(
+pub(crate) fn body_from(
     kind: u8,
     flags: u8,
     round: impl FnOnce() -> Result<u64, DecodeError>,

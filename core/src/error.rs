@@ -44,6 +44,10 @@ pub enum Error {
     NotLeader { leader: Option<NodeId> },
     #[error("there is no peer to hand leadership to (none has answered in this term)")]
     NoPeers,
+    #[error("no group {0:?} is hosted here")]
+    UnknownGroup(String),
+    #[error("group {0:?} is hosted here already")]
+    GroupExists(String),
     #[error("internal error (a bug in almost-raft): {0}")]
     Internal(String),
 }
@@ -85,6 +89,10 @@ pub enum ErrorKind {
     Internal,
     /// A message without a valid tag under the cluster's keyring (or a keyring problem).
     Unauthenticated,
+    /// A host has no group of that id.
+    UnknownGroup,
+    /// A host has a group of that id already.
+    GroupExists,
 }
 
 impl ErrorKind {
@@ -105,6 +113,8 @@ impl ErrorKind {
             ErrorKind::Runtime => "RUNTIME",
             ErrorKind::Internal => "INTERNAL",
             ErrorKind::Unauthenticated => "UNAUTHENTICATED",
+            ErrorKind::UnknownGroup => "UNKNOWN_GROUP",
+            ErrorKind::GroupExists => "GROUP_EXISTS",
         }
     }
 }
@@ -126,6 +136,8 @@ impl Error {
             Error::NoPeers => ErrorKind::NoPeers,
             Error::Internal(_) => ErrorKind::Internal,
             Error::Unauthenticated(_) => ErrorKind::Unauthenticated,
+            Error::UnknownGroup(_) => ErrorKind::UnknownGroup,
+            Error::GroupExists(_) => ErrorKind::GroupExists,
         }
     }
 }

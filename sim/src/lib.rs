@@ -16,6 +16,7 @@ mod config;
 mod evidence;
 mod faults;
 pub mod fuzzing;
+pub mod hosts;
 mod hostile;
 mod lifecycle;
 mod liveness;

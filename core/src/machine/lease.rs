@@ -59,6 +59,7 @@ impl Machine {
         self.lease = Lease::default();
         for peer in self.peers.values_mut() {
             peer.acked_round = 0;
+            peer.host_acked_sent = None;
         }
     }
 
@@ -112,9 +113,15 @@ impl Machine {
         }
         if let Some(&(round, sent_at)) = lease.sent.front() {
             if round == majority_round {
-                let until = sent_at + duration;
-                lease.until = Some(lease.until.map_or(until, |u| u.max(until)));
+                lease.extend_to(sent_at + duration);
             }
         }
+    }
+}
+
+impl Lease {
+    /// Moves the lease's end to `until` if that is later.
+    pub(super) fn extend_to(&mut self, until: Duration) {
+        self.until = Some(self.until.map_or(until, |u| u.max(until)));
     }
 }

@@ -26,6 +26,7 @@ mod announce;
 mod election;
 mod evidence;
 mod lease;
+mod quiet;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -137,6 +138,9 @@ struct Peer {
     heard: Option<(u64, Duration)>,
     /// The latest heartbeat round of this leader's term the peer answered (the lease).
     acked_round: u64,
+    /// When the host sent the latest host heartbeat the peer's host acknowledged for this
+    /// quiet group in this leader's term (the lease, `quiet`).
+    host_acked_sent: Option<Duration>,
 }
 
 /// The election state machine of one node.
@@ -412,6 +416,7 @@ impl Machine {
             active_at: Some(now),
             heard: None,
             acked_round: 0,
+            host_acked_sent: None,
         };
         self.peers.insert(id.to_owned(), peer);
         if self.role == Role::Leader {

@@ -1,0 +1,619 @@
+//! The simulator for hosts of many groups ([`Host`]): the same hostile world as for single
+//! nodes (loss, duplication, reordering and delay, partitions also one-way, crashes and
+//! restarts from what was saved, slow disks, drifting clocks, replayed and garbage
+//! datagrams), with the invariants checked per group after every step:
+//! - one leader per group and term (Raft §5.2, Election Safety);
+//! - a host's fencing term for a group never goes down, across restarts too;
+//! - never two hosts hold a group's lease at one instant of real time (thesis §6.4.1), as the
+//!   application sees it (its lease events);
+//! and, after the last fault heals, every group has one leader that all its voters know,
+//! and (the point of hosts) every group goes quiet.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::fmt;
+use std::time::Duration;
+
+use almost_raft_core::host::{GroupId, Host};
+use almost_raft_core::machine::{Event, Role};
+use almost_raft_core::storage::HardState;
+use almost_raft_core::config::Config;
+use rand::{Rng, RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::clock::Clock;
+
+/// What to simulate; everything else comes from the seed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostSimConfig {
+    pub hosts: usize,
+    pub groups: usize,
+    /// Voters per group, drawn from the hosts.
+    pub voters: usize,
+    /// How long faults are injected; then the world heals and must settle.
+    pub chaos_time: Duration,
+    pub election_timeout: Duration,
+    pub heartbeat_interval: Duration,
+    pub faults: bool,
+    /// Print a line of counts every simulated second (for the example's `--verbose`).
+    pub verbose: bool,
+}
+
+impl Default for HostSimConfig {
+    fn default() -> Self {
+        HostSimConfig {
+            hosts: 3,
+            groups: 1000,
+            voters: 3,
+            chaos_time: Duration::from_secs(20),
+            election_timeout: Duration::from_millis(300),
+            heartbeat_interval: Duration::from_millis(30),
+            faults: true,
+            verbose: false,
+        }
+    }
+}
+
+impl HostSimConfig {
+    pub fn replay_command(&self, seed: u64) -> String {
+        format!(
+            "cargo run -p almost-raft-sim --release --example simulate_hosts -- --seed {seed} --hosts {} --groups {} --voters {} --chaos-ms {}{}",
+            self.hosts,
+            self.groups,
+            self.voters,
+            self.chaos_time.as_millis(),
+            if self.faults { "" } else { " --no-faults" }
+        )
+    }
+}
+
+/// What a run that held every invariant measured.
+#[derive(Debug, Clone, Default)]
+pub struct HostSimReport {
+    pub steps: u64,
+    pub datagrams: u64,
+    pub crashes: u64,
+    pub partitions: u64,
+    pub elections_won: u64,
+    /// From the last heal to every group led with all voters agreeing.
+    pub settle_time: Duration,
+    /// Datagrams per second between the hosts at the end, all groups quiet.
+    pub idle_datagrams_per_second: f64,
+    /// Groups each host leads at the end.
+    pub leaders: Vec<usize>,
+}
+
+#[derive(Debug)]
+pub struct HostViolation {
+    pub seed: u64,
+    pub config: HostSimConfig,
+    pub at: Duration,
+    pub what: String,
+}
+
+impl fmt::Display for HostViolation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "host simulation failed: seed {} at {:?}: {}", self.seed, self.at, self.what)?;
+        writeln!(f, "config: {:?}", self.config)?;
+        write!(f, "replay: {}", self.config.replay_command(self.seed))
+    }
+}
+
+impl std::error::Error for HostViolation {}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Action {
+    Deliver { to: usize, bytes: Vec<u8> },
+    Timer { host: usize, generation: u64 },
+    DiskDone { host: usize },
+    Fault,
+    Restart { host: usize },
+    Heal,
+}
+
+/// A write in flight: it completes at `done`, then its datagrams leave.
+struct Write {
+    done: Duration,
+    states: Vec<(GroupId, HardState)>,
+    datagrams: Vec<(String, Vec<u8>)>,
+}
+
+struct SimHost {
+    host: Option<Host>,
+    clock: Clock,
+    /// What the disk holds: the last completed write of each group, and the incarnation.
+    saved: HashMap<GroupId, HardState>,
+    incarnation: u64,
+    writing: std::collections::VecDeque<Write>,
+    disk_delay: Duration,
+    timer_generation: u64,
+}
+
+struct World {
+    seed: u64,
+    config: HostSimConfig,
+    rng: ChaCha8Rng,
+    now: Duration,
+    queue: BinaryHeap<Reverse<(Duration, u64, Action)>>,
+    seq: u64,
+    hosts: Vec<SimHost>,
+    ids: Vec<String>,
+    groups: Vec<(GroupId, Vec<usize>, Option<usize>)>,
+    /// blocked[a][b]: datagrams from a to b are dropped.
+    blocked: Vec<Vec<bool>>,
+    loss: f64,
+    duplicate: f64,
+    max_delay_ms: u64,
+    captured: Vec<(usize, Vec<u8>)>,
+    // Checker.
+    leader_of: HashMap<(usize, u64), usize>,
+    fencing: HashMap<(usize, usize), u64>,
+    lease_holders: HashMap<usize, Vec<(usize, u64)>>,
+    group_index: HashMap<GroupId, usize>,
+    report: HostSimReport,
+    healed_at: Option<Duration>,
+    settled: bool,
+    /// A violation seen while taking events, reported after the step.
+    pending: Option<String>,
+}
+
+/// Runs one seeded simulation of hosts.
+pub fn run_hosts(seed: u64, config: &HostSimConfig) -> Result<HostSimReport, Box<HostViolation>> {
+    World::new(seed, config.clone()).run()
+}
+
+impl World {
+    fn new(seed: u64, config: HostSimConfig) -> Self {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let ids: Vec<String> = (0..config.hosts).map(|i| format!("h{i}")).collect();
+        let mut groups = Vec::new();
+        let mut group_index = HashMap::new();
+        for g in 0..config.groups {
+            let mut voters: Vec<usize> = (0..config.hosts).collect();
+            for i in (1..voters.len()).rev() {
+                voters.swap(i, rng.random_range(0..=i));
+            }
+            voters.truncate(config.voters.min(config.hosts));
+            voters.sort_unstable();
+            let preferred = (rng.random_range(0..10) == 0).then(|| voters[0]);
+            group_index.insert(format!("g{g}"), g);
+            groups.push((format!("g{g}"), voters, preferred));
+        }
+        let n = config.hosts;
+        let faults = config.faults;
+        let mut world = World {
+            seed,
+            rng,
+            now: Duration::ZERO,
+            queue: BinaryHeap::new(),
+            seq: 0,
+            hosts: Vec::new(),
+            ids,
+            groups,
+            blocked: vec![vec![false; n]; n],
+            loss: 0.0,
+            duplicate: 0.0,
+            max_delay_ms: 2,
+            captured: Vec::new(),
+            leader_of: HashMap::new(),
+            fencing: HashMap::new(),
+            lease_holders: HashMap::new(),
+            group_index,
+            report: HostSimReport::default(),
+            healed_at: None,
+            settled: false,
+            pending: None,
+            config,
+        };
+        if faults {
+            world.loss = world.rng.random_range(0.0..0.2);
+            world.duplicate = world.rng.random_range(0.0..0.1);
+            world.max_delay_ms = world.rng.random_range(1..30);
+        }
+        for h in 0..n {
+            world.hosts.push(SimHost {
+                host: None,
+                clock: Clock::new(Duration::ZERO, 0),
+                saved: HashMap::new(),
+                incarnation: 0,
+                writing: Default::default(),
+                disk_delay: Duration::ZERO,
+                timer_generation: 0,
+            });
+            world.start(h);
+        }
+        if faults {
+            world.schedule(Duration::from_millis(500), Action::Fault);
+        }
+        world.schedule(world.config.chaos_time, Action::Heal);
+        world
+    }
+
+    fn config_for_groups(&self) -> Config {
+        Config {
+            cluster: "sim".into(),
+            election_timeout: self.config.election_timeout,
+            heartbeat_interval: self.config.heartbeat_interval,
+            min_nodes: 1,
+            ..Config::default()
+        }
+    }
+
+    /// Starts (or restarts) host `h` from what its disk holds, on a freshly drifting clock.
+    fn start(&mut self, h: usize) {
+        let drift = if self.config.faults { self.rng.random_range(-40_000i64..40_000) } else { 0 };
+        let offset = Duration::from_millis(self.rng.random_range(0..10_000));
+        let clock = Clock::new(offset, drift);
+        let local = clock.local(self.now);
+        let sim = &mut self.hosts[h];
+        sim.incarnation += 1;
+        sim.clock = clock;
+        sim.writing.clear();
+        sim.disk_delay = if self.config.faults && self.rng.random_range(0..4) == 0 {
+            Duration::from_millis(self.rng.random_range(1..40))
+        } else {
+            Duration::ZERO
+        };
+        let incarnation = sim.incarnation;
+        let seed = self.rng.next_u64();
+        let mut host = Host::new(self.ids[h].clone(), self.config_for_groups(), incarnation, seed, local)
+            .expect("valid host");
+        let sim = &self.hosts[h];
+        for (id, voters, preferred) in &self.groups {
+            if !voters.contains(&h) {
+                continue;
+            }
+            let names: Vec<&str> = voters.iter().map(|v| self.ids[*v].as_str()).collect();
+            let state = sim.saved.get(id).cloned().unwrap_or_default();
+            let preferred = preferred.map(|p| self.ids[p].as_str());
+            host.add_group(local, id, &names, preferred, state).expect("valid group");
+        }
+        self.hosts[h].host = Some(host);
+        self.after_host(h);
+    }
+
+    fn schedule(&mut self, after: Duration, action: Action) {
+        self.seq += 1;
+        self.queue.push(Reverse((self.now + after, self.seq, action)));
+    }
+
+    fn violation(&self, what: String) -> Box<HostViolation> {
+        Box::new(HostViolation {
+            seed: self.seed,
+            config: self.config.clone(),
+            at: self.now,
+            what,
+        })
+    }
+
+    fn run(mut self) -> Result<HostSimReport, Box<HostViolation>> {
+        let settle_limit = self.config.chaos_time + 40 * self.config.election_timeout;
+        let mut idle_from: Option<(Duration, u64)> = None;
+        let mut next_print = Duration::ZERO;
+        while let Some(Reverse((at, _, action))) = self.queue.pop() {
+            self.now = at;
+            if self.config.verbose && self.now >= next_print {
+                next_print += Duration::from_secs(1);
+                self.print_counts();
+            }
+            self.report.steps += 1;
+            self.act(action)?;
+            if self.healed_at.is_some() && !self.settled && self.all_led()? {
+                self.settled = true;
+                self.report.settle_time = self.now - self.healed_at.unwrap_or_default();
+            }
+            if self.settled && idle_from.is_none() && self.all_quiet() {
+                idle_from = Some((self.now, self.report.datagrams));
+            }
+            if let Some((since, count)) = idle_from {
+                let window = 10 * self.config.election_timeout;
+                if self.now >= since + window {
+                    let secs = (self.now - since).as_secs_f64();
+                    self.report.idle_datagrams_per_second = (self.report.datagrams - count) as f64 / secs;
+                    self.report.leaders = self
+                        .hosts
+                        .iter()
+                        .map(|h| h.host.as_ref().map_or(0, |h| h.stats().leading))
+                        .collect();
+                    return Ok(self.report);
+                }
+            }
+            if self.now > settle_limit {
+                let quiet: usize = self.hosts.iter().filter_map(|h| h.host.as_ref()).map(|h| h.stats().quiet).sum();
+                return Err(self.violation(format!(
+                    "not settled {:?} after the last heal: every group led and agreed: {}, quiet group replicas: {quiet}",
+                    self.now - self.healed_at.unwrap_or_default(),
+                    self.settled
+                )));
+            }
+        }
+        Err(self.violation("the event queue ran dry".into()))
+    }
+
+    fn act(&mut self, action: Action) -> Result<(), Box<HostViolation>> {
+        match action {
+            Action::Deliver { to, bytes } => {
+                let local = self.hosts[to].clock.local(self.now);
+                let Some(host) = self.hosts[to].host.as_mut() else { return Ok(()) };
+                let _ = host.receive(local, &bytes); // replays and garbage are refused
+                self.after_host(to);
+            }
+            Action::Timer { host: h, generation } => {
+                if self.hosts[h].timer_generation != generation {
+                    return Ok(());
+                }
+                let local = self.hosts[h].clock.local(self.now);
+                let Some(host) = self.hosts[h].host.as_mut() else { return Ok(()) };
+                host.handle_timeout(local);
+                self.after_host(h);
+            }
+            Action::DiskDone { host: h } => self.disk_done(h),
+            Action::Restart { host } => self.start(host),
+            Action::Fault => {
+                if self.healed_at.is_none() {
+                    self.fault();
+                    let next = Duration::from_millis(self.rng.random_range(100..800));
+                    self.schedule(next, Action::Fault);
+                }
+            }
+            Action::Heal => {
+                self.heal();
+                self.healed_at = Some(self.now);
+            }
+        }
+        self.check_after_step()
+    }
+
+    fn fault(&mut self) {
+        let n = self.config.hosts;
+        match self.rng.random_range(0..10) {
+            0..=2 => {
+                self.heal_network();
+                // A partition: one host alone, both ways or one way.
+                let h = self.rng.random_range(0..n);
+                let one_way = self.rng.random_bool(0.3);
+                for o in (0..n).filter(|o| *o != h) {
+                    self.blocked[h][o] = true;
+                    self.blocked[o][h] = !one_way;
+                }
+                self.report.partitions += 1;
+            }
+            3 | 4 => self.heal_network(),
+            5 | 6 => {
+                let h = self.rng.random_range(0..n);
+                if self.hosts[h].host.is_some() {
+                    self.crash(h);
+                    let back = Duration::from_millis(self.rng.random_range(50..2000));
+                    self.schedule(back, Action::Restart { host: h });
+                }
+            }
+            7 => {
+                // A replayed datagram, or bytes no honest host sends.
+                let to = self.rng.random_range(0..n);
+                let bytes = if !self.captured.is_empty() && self.rng.random_bool(0.5) {
+                    let i = self.rng.random_range(0..self.captured.len());
+                    self.captured[i].1.clone()
+                } else {
+                    let len = self.rng.random_range(0..64);
+                    (0..len).map(|_| self.rng.random::<u8>()).collect()
+                };
+                self.schedule(Duration::from_millis(1), Action::Deliver { to, bytes });
+            }
+            _ => {
+                self.loss = self.rng.random_range(0.0..0.3);
+                self.max_delay_ms = self.rng.random_range(1..40);
+            }
+        }
+    }
+
+    fn heal_network(&mut self) {
+        for row in &mut self.blocked {
+            row.iter_mut().for_each(|b| *b = false);
+        }
+    }
+
+    fn heal(&mut self) {
+        self.heal_network();
+        self.loss = 0.0;
+        self.duplicate = 0.0;
+        self.max_delay_ms = 2;
+        for h in 0..self.config.hosts {
+            if self.hosts[h].host.is_none() {
+                self.start(h);
+            }
+        }
+    }
+
+    fn crash(&mut self, h: usize) {
+        self.report.crashes += 1;
+        let sim = &mut self.hosts[h];
+        sim.host = None;
+        sim.writing.clear(); // writes not done are lost, and what they would have sent
+        sim.timer_generation += 1;
+        for holders in self.lease_holders.values_mut() {
+            holders.retain(|(holder, _)| *holder != h);
+        }
+    }
+
+    /// Takes the host's output: saves go to its disk queue; what depends on them leaves
+    /// when they are done.
+    fn after_host(&mut self, h: usize) {
+        loop {
+            let Some(host) = self.hosts[h].host.as_mut() else { return };
+            let ready = host.ready();
+            if ready.is_empty() {
+                break;
+            }
+            for (group, event) in ready.events {
+                self.on_event(h, &group, event);
+            }
+            if ready.hard_states.is_empty() && self.hosts[h].writing.is_empty() {
+                for (to, bytes) in ready.datagrams {
+                    self.transmit(h, &to, bytes);
+                }
+                continue;
+            }
+            let sim = &mut self.hosts[h];
+            let start = sim.writing.back().map_or(self.now, |w| w.done.max(self.now));
+            let done = start + sim.disk_delay;
+            sim.writing.push_back(Write {
+                done,
+                states: ready.hard_states,
+                datagrams: ready.datagrams,
+            });
+            if sim.disk_delay.is_zero() {
+                self.disk_done(h);
+            } else {
+                let after = done - self.now;
+                self.schedule(after, Action::DiskDone { host: h });
+            }
+        }
+        self.reschedule(h);
+    }
+
+    fn disk_done(&mut self, h: usize) {
+        while self.hosts[h].writing.front().is_some_and(|w| w.done <= self.now) {
+            let w = self.hosts[h].writing.pop_front().expect("checked");
+            for (group, state) in &w.states {
+                self.hosts[h].saved.insert(group.clone(), state.clone());
+            }
+            let local = self.hosts[h].clock.local(self.now);
+            if let Some(host) = self.hosts[h].host.as_mut() {
+                host.persisted(local, &w.states);
+            }
+            for (to, bytes) in w.datagrams {
+                self.transmit(h, &to, bytes);
+            }
+        }
+        self.after_host(h);
+    }
+
+    fn transmit(&mut self, from: usize, to: &str, bytes: Vec<u8>) {
+        let to = self.ids.iter().position(|i| i == to).expect("a simulated host");
+        self.report.datagrams += 1;
+        if self.captured.len() < 64 && self.rng.random_bool(0.01) {
+            self.captured.push((to, bytes.clone()));
+        }
+        if self.blocked[from][to] || self.rng.random_bool(self.loss) {
+            return;
+        }
+        let copies = if self.rng.random_bool(self.duplicate) { 2 } else { 1 };
+        for _ in 0..copies {
+            let delay = Duration::from_micros(self.rng.random_range(500..=self.max_delay_ms * 1000));
+            self.schedule(delay, Action::Deliver { to, bytes: bytes.clone() });
+        }
+    }
+
+    fn reschedule(&mut self, h: usize) {
+        let Some(host) = self.hosts[h].host.as_ref() else { return };
+        let due = self.hosts[h].clock.global(host.next_deadline());
+        let sim = &mut self.hosts[h];
+        sim.timer_generation += 1;
+        let generation = sim.timer_generation;
+        let after = due.saturating_sub(self.now);
+        self.schedule(after, Action::Timer { host: h, generation });
+    }
+
+    // --- the checker -----------------------------------------------------------------
+
+    fn on_event(&mut self, h: usize, group: &str, event: Event) {
+        let g = self.group_index[group];
+        match event {
+            Event::RoleChanged { role: Role::Leader, term } => {
+                self.report.elections_won += 1;
+                if let Some(&other) = self.leader_of.get(&(g, term)) {
+                    if other != h {
+                        self.pending = Some(format!(
+                            "group {group}: two leaders in term {term}: {} and {}",
+                            self.ids[other], self.ids[h]
+                        ));
+                    }
+                }
+                self.leader_of.insert((g, term), h);
+            }
+            Event::LeaderChanged { term, .. } => {
+                let last = self.fencing.entry((g, h)).or_insert(0);
+                if term < *last {
+                    self.pending = Some(format!(
+                        "group {group}: {}'s fencing term went down from {last} to {term}",
+                        self.ids[h]
+                    ));
+                }
+                *last = term;
+            }
+            Event::LeaseChanged { held: true, term } => {
+                let holders = self.lease_holders.entry(g).or_default();
+                if let Some((other, other_term)) = holders.iter().find(|(o, _)| *o != h) {
+                    self.pending = Some(format!(
+                        "group {group}: {} holds the lease of term {term} while {} holds that of term {other_term}",
+                        self.ids[h], self.ids[*other]
+                    ));
+                }
+                holders.retain(|(o, _)| *o != h);
+                holders.push((h, term));
+            }
+            Event::LeaseChanged { held: false, .. } | Event::Stopped => {
+                if let Some(holders) = self.lease_holders.get_mut(&g) {
+                    holders.retain(|(o, _)| *o != h);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn check_after_step(&mut self) -> Result<(), Box<HostViolation>> {
+        match self.pending.take() {
+            Some(what) => Err(self.violation(what)),
+            None => Ok(()),
+        }
+    }
+
+    /// Whether every group has a leader that every voter knows, in one term.
+    fn all_led(&mut self) -> Result<bool, Box<HostViolation>> {
+        for g in 0..self.groups.len() {
+            let (id, voters, _) = self.groups[g].clone();
+            let mut seen: Option<(Option<String>, u64)> = None;
+            for &v in &voters {
+                let local = self.hosts[v].clock.local(self.now);
+                let Some(host) = self.hosts[v].host.as_mut() else { return Ok(false) };
+                let status = host.status(local, &id).expect("hosted");
+                let here = (status.leader.clone(), status.term);
+                if here.0.is_none() || seen.as_ref().is_some_and(|s| *s != here) {
+                    return Ok(false);
+                }
+                seen = Some(here);
+            }
+        }
+        for h in 0..self.config.hosts {
+            self.after_host(h);
+        }
+        Ok(true)
+    }
+
+    fn print_counts(&self) {
+        let per_host: Vec<String> = self
+            .hosts
+            .iter()
+            .map(|h| match &h.host {
+                Some(h) => {
+                    let s = h.stats();
+                    format!("lead {} quiet {} balance {}", s.leading, s.quiet, s.handovers_for_balance)
+                }
+                None => "down".into(),
+            })
+            .collect();
+        eprintln!(
+            "{:>6.1}s datagrams {} elections {} | {}",
+            self.now.as_secs_f64(),
+            self.report.datagrams,
+            self.report.elections_won,
+            per_host.join(" | ")
+        );
+    }
+
+    fn all_quiet(&self) -> bool {
+        let replicas = self.config.groups * self.config.voters.min(self.config.hosts);
+        let quiet: usize = self.hosts.iter().filter_map(|h| h.host.as_ref()).map(|h| h.stats().quiet).sum();
+        quiet == replicas
+    }
+}

@@ -1,0 +1,48 @@
+//! Hosts of many groups in the hostile world: every invariant per group, after every step.
+
+use std::time::Duration;
+
+use almost_raft_sim::hosts::{HostSimConfig, run_hosts};
+
+fn check(seeds: std::ops::Range<u64>, config: &HostSimConfig) {
+    for seed in seeds {
+        match run_hosts(seed, config) {
+            Ok(report) => {
+                // Idle pairs: one heartbeat and one ack per pair and interval, whatever the
+                // number of groups (3 hosts: 6 pairs' directions, x2 for the acks).
+                let pairs = (config.hosts * (config.hosts - 1)) as f64;
+                let per_second = 1.0 / config.heartbeat_interval.as_secs_f64();
+                assert!(
+                    report.idle_datagrams_per_second <= 2.0 * pairs * per_second * 1.05,
+                    "seed {seed}: {report:?}"
+                );
+            }
+            Err(violation) => panic!("{violation}"),
+        }
+    }
+}
+
+#[test]
+fn a_thousand_groups_on_three_hosts_without_faults_settle_quiet() {
+    let config = HostSimConfig {
+        faults: false,
+        chaos_time: Duration::from_secs(2),
+        ..HostSimConfig::default()
+    };
+    check(0..2, &config);
+}
+
+#[test]
+fn a_thousand_groups_on_three_hosts_in_a_hostile_world() {
+    check(0..4, &HostSimConfig::default());
+}
+
+#[test]
+fn groups_of_three_on_five_hosts_in_a_hostile_world() {
+    let config = HostSimConfig {
+        hosts: 5,
+        groups: 300,
+        ..HostSimConfig::default()
+    };
+    check(0..4, &config);
+}
