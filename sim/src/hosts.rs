@@ -111,11 +111,13 @@ enum Action {
     Heal,
 }
 
-/// A write in flight: it completes at `done`, then its datagrams leave.
+/// A write in flight: it completes at `done`, then its datagrams leave and its events are
+/// delivered.
 struct Write {
     done: Duration,
     states: Vec<(GroupId, HardState)>,
     datagrams: Vec<(String, Vec<u8>)>,
+    events: Vec<(GroupId, Event)>,
 }
 
 struct SimHost {
@@ -155,6 +157,8 @@ struct World {
     settled: bool,
     /// A violation seen while taking events, reported after the step.
     pending: Option<String>,
+    /// A group found not led or not agreed, for the report when the run does not settle.
+    unsettled: Option<GroupId>,
 }
 
 /// Runs one seeded simulation of hosts.
@@ -203,6 +207,7 @@ impl World {
             healed_at: None,
             settled: false,
             pending: None,
+            unsettled: None,
             config,
         };
         if faults {
@@ -288,7 +293,7 @@ impl World {
 
     fn run(mut self) -> Result<HostSimReport, Box<HostViolation>> {
         let settle_limit = self.config.chaos_time + 40 * self.config.election_timeout;
-        let mut idle_from: Option<(Duration, u64)> = None;
+        let mut idle_from: Option<(Duration, u64, u64)> = None;
         let mut next_print = Duration::ZERO;
         while let Some(Reverse((at, _, action))) = self.queue.pop() {
             self.now = at;
@@ -302,10 +307,14 @@ impl World {
                 self.settled = true;
                 self.report.settle_time = self.now - self.healed_at.unwrap_or_default();
             }
-            if self.settled && idle_from.is_none() && self.all_quiet() {
-                idle_from = Some((self.now, self.report.datagrams));
+            let handovers = self.balance_handovers();
+            if idle_from.is_some_and(|(_, _, h)| h != handovers) {
+                idle_from = None; // placement still moving: not idle yet
             }
-            if let Some((since, count)) = idle_from {
+            if self.settled && idle_from.is_none() && self.all_quiet() && self.balanced() {
+                idle_from = Some((self.now, self.report.datagrams, handovers));
+            }
+            if let Some((since, count, _)) = idle_from {
                 let window = 10 * self.config.election_timeout;
                 if self.now >= since + window {
                     let secs = (self.now - since).as_secs_f64();
@@ -320,10 +329,12 @@ impl World {
             }
             if self.now > settle_limit {
                 let quiet: usize = self.hosts.iter().filter_map(|h| h.host.as_ref()).map(|h| h.stats().quiet).sum();
+                let example = self.describe_unsettled();
                 return Err(self.violation(format!(
-                    "not settled {:?} after the last heal: every group led and agreed: {}, quiet group replicas: {quiet}",
+                    "not settled {:?} after the last heal: every group led and agreed: {}, quiet group replicas: {quiet}, balanced: {}; {example}",
                     self.now - self.healed_at.unwrap_or_default(),
-                    self.settled
+                    self.settled,
+                    self.balanced()
                 )));
             }
         }
@@ -335,7 +346,12 @@ impl World {
             Action::Deliver { to, bytes } => {
                 let local = self.hosts[to].clock.local(self.now);
                 let Some(host) = self.hosts[to].host.as_mut() else { return Ok(()) };
-                let _ = host.receive(local, &bytes); // replays and garbage are refused
+                // Replays and garbage are refused.
+                if let Err(e) = host.receive(local, &bytes) {
+                    if self.config.verbose && self.healed_at.is_some() {
+                        eprintln!("{:?} {} refused a datagram: {e}", self.now, self.ids[to]);
+                    }
+                }
                 self.after_host(to);
             }
             Action::Timer { host: h, generation } => {
@@ -348,7 +364,9 @@ impl World {
                 self.after_host(h);
             }
             Action::DiskDone { host: h } => self.disk_done(h),
-            Action::Restart { host } => self.start(host),
+            // The heal may have restarted it already.
+            Action::Restart { host } if self.hosts[host].host.is_none() => self.start(host),
+            Action::Restart { .. } => {}
             Action::Fault => {
                 if self.healed_at.is_none() {
                     self.fault();
@@ -377,8 +395,16 @@ impl World {
                     self.blocked[o][h] = !one_way;
                 }
                 self.report.partitions += 1;
+                if std::env::var("TRACE_GROUP").is_ok() {
+                    eprintln!("{:?} partition {} one-way {one_way}", self.now, self.ids[h]);
+                }
             }
-            3 | 4 => self.heal_network(),
+            3 | 4 => {
+                if std::env::var("TRACE_GROUP").is_ok() {
+                    eprintln!("{:?} heal network", self.now);
+                }
+                self.heal_network()
+            }
             5 | 6 => {
                 let h = self.rng.random_range(0..n);
                 if self.hosts[h].host.is_some() {
@@ -425,6 +451,9 @@ impl World {
     }
 
     fn crash(&mut self, h: usize) {
+        if std::env::var("TRACE_GROUP").is_ok() {
+            eprintln!("{:?} crash {}", self.now, self.ids[h]);
+        }
         self.report.crashes += 1;
         let sim = &mut self.hosts[h];
         sim.host = None;
@@ -444,28 +473,47 @@ impl World {
             if ready.is_empty() {
                 break;
             }
-            for (group, event) in ready.events {
-                self.on_event(h, &group, event);
-            }
-            if ready.hard_states.is_empty() && self.hosts[h].writing.is_empty() {
-                for (to, bytes) in ready.datagrams {
-                    self.transmit(h, &to, bytes);
-                }
-                continue;
-            }
             let sim = &mut self.hosts[h];
-            let start = sim.writing.back().map_or(self.now, |w| w.done.max(self.now));
-            let done = start + sim.disk_delay;
-            sim.writing.push_back(Write {
-                done,
-                states: ready.hard_states,
-                datagrams: ready.datagrams,
-            });
-            if sim.disk_delay.is_zero() {
-                self.disk_done(h);
-            } else {
-                let after = done - self.now;
-                self.schedule(after, Action::DiskDone { host: h });
+            match (sim.writing.is_empty(), ready.hard_states.is_empty()) {
+                (true, true) => {
+                    for (to, bytes) in ready.datagrams {
+                        self.transmit(h, &to, bytes);
+                    }
+                    for (group, event) in ready.events {
+                        self.on_event(h, &group, event);
+                    }
+                }
+                (true, false) => {
+                    let delay = sim.disk_delay;
+                    let done = self.now + delay;
+                    sim.writing.push_back(Write {
+                        done,
+                        states: ready.hard_states,
+                        datagrams: ready.datagrams,
+                        events: ready.events,
+                    });
+                    if delay.is_zero() {
+                        self.disk_done(h);
+                    } else {
+                        self.schedule(delay, Action::DiskDone { host: h });
+                    }
+                }
+                // A write is in flight: this joins the next one (group commit), which starts
+                // when it ends, as a host's storage does.
+                (false, _) => {
+                    if sim.writing.len() == 1 {
+                        sim.writing.push_back(Write {
+                            done: Duration::MAX,
+                            states: Vec::new(),
+                            datagrams: Vec::new(),
+                            events: Vec::new(),
+                        });
+                    }
+                    let next = sim.writing.back_mut().expect("two writes");
+                    next.states.extend(ready.hard_states);
+                    next.datagrams.extend(ready.datagrams);
+                    next.events.extend(ready.events);
+                }
             }
         }
         self.reschedule(h);
@@ -483,6 +531,18 @@ impl World {
             }
             for (to, bytes) in w.datagrams {
                 self.transmit(h, &to, bytes);
+            }
+            for (group, event) in w.events {
+                self.on_event(h, &group, event);
+            }
+            // The batch that gathered meanwhile starts now.
+            let sim = &mut self.hosts[h];
+            if let Some(next) = sim.writing.front_mut() {
+                let delay = if next.states.is_empty() { Duration::ZERO } else { sim.disk_delay };
+                next.done = self.now + delay;
+                if !delay.is_zero() {
+                    self.schedule(delay, Action::DiskDone { host: h });
+                }
             }
         }
         self.after_host(h);
@@ -518,6 +578,9 @@ impl World {
 
     fn on_event(&mut self, h: usize, group: &str, event: Event) {
         let g = self.group_index[group];
+        if std::env::var("TRACE_GROUP").is_ok_and(|t| t == group) {
+            eprintln!("{:?} {} {group} {event:?}", self.now, self.ids[h]);
+        }
         match event {
             Event::RoleChanged { role: Role::Leader, term } => {
                 self.report.elections_won += 1;
@@ -579,6 +642,7 @@ impl World {
                 let status = host.status(local, &id).expect("hosted");
                 let here = (status.leader.clone(), status.term);
                 if here.0.is_none() || seen.as_ref().is_some_and(|s| *s != here) {
+                    self.unsettled = Some(id.clone());
                     return Ok(false);
                 }
                 seen = Some(here);
@@ -590,14 +654,36 @@ impl World {
         Ok(true)
     }
 
+    fn describe_unsettled(&mut self) -> String {
+        let Some(group) = self.unsettled.clone() else { return String::new() };
+        let g = self.group_index[&group];
+        let mut out = format!("group {group}:");
+        for &v in &self.groups[g].1.clone() {
+            let local = self.hosts[v].clock.local(self.now);
+            if let Some(host) = self.hosts[v].host.as_mut() {
+                let s = host.status(local, &group).expect("hosted");
+                out += &format!(" {} {:?} term {} leader {:?} voted {:?};", self.ids[v], s.role, s.term, s.leader, s.voted_for);
+            }
+        }
+        out
+    }
+
     fn print_counts(&self) {
         let per_host: Vec<String> = self
             .hosts
             .iter()
-            .map(|h| match &h.host {
+            .map(|sim| match &sim.host {
                 Some(h) => {
                     let s = h.stats();
-                    format!("lead {} quiet {} balance {}", s.leading, s.quiet, s.handovers_for_balance)
+                    let _ = sim.clock.local(self.now).checked_sub(h.next_deadline()).map(|late| eprint!("[{} late {late:?}] ", h.id()));
+                    format!(
+                        "lead {} quiet {} balance {} disk {:?} queue {}",
+                        s.leading,
+                        s.quiet,
+                        s.handovers_for_balance,
+                        sim.disk_delay,
+                        sim.writing.len()
+                    )
                 }
                 None => "down".into(),
             })
@@ -609,6 +695,24 @@ impl World {
             self.report.elections_won,
             per_host.join(" | ")
         );
+    }
+
+    /// Whether every host leads within 10% (and one group) of its fair share.
+    fn balanced(&self) -> bool {
+        let mut share = vec![0f64; self.config.hosts];
+        for (_, voters, _) in &self.groups {
+            for v in voters {
+                share[*v] += 1.0 / voters.len() as f64;
+            }
+        }
+        self.hosts.iter().zip(share).all(|(h, share)| {
+            let led = h.host.as_ref().map_or(0, |h| h.stats().leading) as f64;
+            (led - share).abs() <= share * 0.1 + 1.0
+        })
+    }
+
+    fn balance_handovers(&self) -> u64 {
+        self.hosts.iter().filter_map(|h| h.host.as_ref()).map(|h| h.stats().handovers_for_balance).sum()
     }
 
     fn all_quiet(&self) -> bool {

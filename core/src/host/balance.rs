@@ -1,17 +1,16 @@
 //! Leader placement: every host leads about its fair share of groups (one over the number of
 //! voters of each group it votes in), and a group with a preferred leader goes back to it
-//! whenever it answers. Both move leadership by handover (TimeoutNow): about one round trip
+//! whenever it answers. A host more than one group above its share hands groups over to
+//! hosts at least one group below theirs, never taking either past its share, so placement
+//! settles (within a group or so of every share, where the voter sets allow) and does not
+//! oscillate. Both move leadership by handover (TimeoutNow): about one round trip
 //! per group, with no gap in fencing (the term grows by one).
 
 use std::time::Duration;
 
-use super::{Host, Quiet};
+use super::{Host, Preferred, Quiet};
 use crate::machine::Role;
 
-/// A host more than this far above its share (thousandths) hands groups over...
-const ABOVE: u64 = 1050;
-/// ...to hosts more than this far below theirs.
-const BELOW: u64 = 950;
 
 impl Host {
     /// This host's fair share of leaderships, in thousandths of a group.
@@ -29,7 +28,7 @@ impl Host {
         let slots: Vec<u32> = self.preferring.clone();
         for slot in slots {
             let g = self.group(slot);
-            let Some(p) = g.preferred else { continue };
+            let Preferred::Peer(p) = g.preferred else { continue };
             if g.machine.role() != Role::Leader || !self.pairs[p as usize].current {
                 continue;
             }
@@ -41,8 +40,8 @@ impl Host {
     fn spread_evenly(&mut self, now: Duration) {
         let share = self.share_milli_total.max(1);
         let led = self.stats.leading as u64;
-        if led * 1_000_000 <= share * ABOVE + 1_000_000 {
-            return; // within 5% (and one group) of its share
+        if led * 1000 <= share + 1000 {
+            return; // at most one group above its share
         }
         // Hosts below their share, with what they lead, as they told us.
         let mut under: Vec<(u16, u64, u64)> = (0..self.pairs.len())
@@ -51,12 +50,14 @@ impl Host {
                 let pair = &self.pairs[p];
                 (p as u16, u64::from(pair.led), u64::from(pair.share_milli))
             })
-            .filter(|(_, led, share)| led * 1_000_000 < share * BELOW)
+            .filter(|(_, led, share)| (led + 1) * 1000 <= *share)
             .collect();
         if under.is_empty() {
             return;
         }
-        let budget = ((led * 1000).saturating_sub(share) / 1000).min(share / 20_000 + 1);
+        // Half the excess per round (about one election timeout): a few rounds settle it
+        // without a burst of handovers that would all land on the same host.
+        let budget = ((led * 1000).saturating_sub(share) / 1000).div_ceil(2);
         let mut moved = 0;
         let slots: Vec<u32> = self.live_slots().collect();
         for slot in slots {
@@ -64,7 +65,7 @@ impl Host {
                 break;
             }
             let g = self.group(slot);
-            if g.machine.role() != Role::Leader || g.preferred.is_some() {
+            if g.machine.role() != Role::Leader || g.preferred != Preferred::Anywhere {
                 continue;
             }
             let target = under
@@ -87,7 +88,9 @@ impl Host {
         if matches!(self.group(slot).quiet, Quiet::Leading { .. }) {
             self.end_quiet(slot, now);
         }
-        let ok = self.group_mut(slot).machine.transfer_leadership(now, Some(to)).is_ok();
+        let r = self.group_mut(slot).machine.transfer_leadership(now, Some(to));
+        if std::env::var("TRACE_BAL").is_ok() { eprintln!("  balance {} {} -> {to}: {r:?}", self.id, self.group(slot).id); }
+        let ok = r.is_ok();
         self.after(slot, now);
         ok
     }
