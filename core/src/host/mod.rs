@@ -20,6 +20,7 @@
 
 mod balance;
 mod pair;
+pub mod storage;
 mod timers;
 pub mod wire;
 
@@ -37,6 +38,8 @@ use crate::storage::HardState;
 use pair::{HostAck, Pair};
 use timers::Timers;
 use wire::{Datagram, Item};
+
+pub use storage::{FileHostStorage, HostState, HostStorage, MemHostStorage};
 
 /// A group's id: the same rules as a node id.
 pub type GroupId = String;
