@@ -292,7 +292,7 @@ impl World {
     }
 
     fn run(mut self) -> Result<HostSimReport, Box<HostViolation>> {
-        let settle_limit = self.config.chaos_time + 40 * self.config.election_timeout;
+        let settle_limit = self.config.chaos_time + 80 * self.config.election_timeout;
         let mut idle_from: Option<(Duration, u64, u64)> = None;
         let mut next_print = Duration::ZERO;
         while let Some(Reverse((at, _, action))) = self.queue.pop() {

@@ -88,9 +88,7 @@ impl Host {
         if matches!(self.group(slot).quiet, Quiet::Leading { .. }) {
             self.end_quiet(slot, now);
         }
-        let r = self.group_mut(slot).machine.transfer_leadership(now, Some(to));
-        if std::env::var("TRACE_BAL").is_ok() { eprintln!("  balance {} {} -> {to}: {r:?}", self.id, self.group(slot).id); }
-        let ok = r.is_ok();
+        let ok = self.group_mut(slot).machine.transfer_leadership(now, Some(to)).is_ok();
         self.after(slot, now);
         ok
     }

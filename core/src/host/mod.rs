@@ -560,9 +560,7 @@ impl Host {
             pair.quiet_to.insert(slot);
             added.push((p, version));
         }
-        let me = self.id.clone();
         let g = self.group_mut(slot);
-        if std::env::var("TRACE_GROUP").is_ok_and(|t| t == g.id) { eprintln!("  {} {} quiet leading term {term} towards {:?}", me, g.id, added); }
         g.quiet = Quiet::Leading {
             term,
             towards: added,
@@ -576,7 +574,6 @@ impl Host {
     /// set; as follower, it is reported to the leader's host. Its timers run again.
     fn end_quiet(&mut self, slot: u32, now: Duration) {
         let g = self.groups[slot as usize].as_mut().expect("a live slot");
-        if std::env::var("TRACE_GROUP").is_ok_and(|t| t == g.id) { eprintln!("  {} {} end quiet {:?} at {now:?}", self.id, g.id, g.quiet); }
         match std::mem::replace(&mut g.quiet, Quiet::Active) {
             Quiet::Active => return,
             Quiet::Leading { towards, .. } => {
@@ -604,7 +601,6 @@ impl Host {
     fn follower_leaves(&mut self, slot: u32) {
         let g = self.groups[slot as usize].as_mut().expect("a live slot");
         if let Quiet::Following { leader, .. } = g.quiet {
-            if std::env::var("TRACE_GROUP").is_ok_and(|t| t == g.id) { eprintln!("  {} {} follower leaves", self.id, g.id); }
             g.quiet = Quiet::Active;
             let pair = &mut self.pairs[leader as usize];
             pair.quiet_from.remove(&slot);
@@ -622,11 +618,9 @@ impl Host {
         let slots: Vec<u32> = self.pairs[p as usize].quiet_from.drain().collect();
         let heard = self.pairs[p as usize].last_heard;
         let leader = self.pairs[p as usize].id.clone();
-        let me = self.id.clone();
         for slot in slots {
             let g = self.group_mut(slot);
             if let Quiet::Following { term, .. } = g.quiet {
-                if std::env::var("TRACE_GROUP").is_ok_and(|t| t == g.id) { eprintln!("  {} {} dropped from {leader}, heard {heard:?}", me, g.id); }
                 if let Some(heard) = heard {
                     g.machine.heard_leader_via_host(&leader, term, heard);
                 }
@@ -745,11 +739,9 @@ impl Host {
                 share_milli,
             } => {
                 let pair = &mut self.pairs[p as usize];
-                if std::env::var("TRACE_HB").is_ok_and(|t| t == self.id) { eprintln!("  hb at {} {now:?} from {} round {round} version {version} in_version {} dropped {}", self.id, pair.id, pair.in_version, pair.dropped); }
                 pair.led = led;
                 pair.share_milli = share_milli;
                 let matches = !pair.dropped && version == pair.in_version;
-                if std::env::var("TRACE_PAIR").is_ok() && !matches && !pair.quiet_from.is_empty() { eprintln!("  {} hb from {} round {round} version {version} mine {} dropped {} at {now:?}", self.id, pair.id, pair.in_version, pair.dropped); }
                 if matches {
                     pair.last_heard = Some(now);
                     pair.alive_at = Some(now);
@@ -800,9 +792,7 @@ impl Host {
             self.pairs[p as usize].exceptions.insert(group.to_owned());
             return;
         };
-        let me = self.id.clone();
         let g = self.group_mut(slot);
-        if std::env::var("TRACE_GROUP").is_ok_and(|t| t == g.id) { eprintln!("  {} {} quiet following {leader} term {term} at {now:?}", me, g.id); }
         g.quiet = Quiet::Following { leader: p, term };
         self.stats.quiet += 1;
         let pair = &mut self.pairs[p as usize];
@@ -821,7 +811,6 @@ impl Host {
         exceptions: Vec<String>,
         now: Duration,
     ) {
-        if std::env::var("TRACE_TICK").is_ok_and(|t| t == self.id) { let pair = &self.pairs[p as usize]; eprintln!("  ack at {} {now:?} from {} round {round} version {version} reset {reset} exc {} sent {:?} out_version {}", self.id, pair.id, exceptions.len(), pair.sent_round(round), pair.out_version); }
         if reset {
             self.drop_quiet_to(p, now);
             self.pairs[p as usize].restart_set();
@@ -858,7 +847,6 @@ impl Host {
     /// The pairs' heartbeats, and what their answers (or silence) mean for quiet groups.
     fn tick(&mut self, now: Duration) {
         self.ticks += 1;
-        if std::env::var("TRACE_TICK").is_ok_and(|t| t == self.id) { eprintln!("  tick {} at {now:?} currents {:?}", self.id, self.pairs.iter().map(|p| (&p.id, p.round, p.incarnation, p.current, p.ops.len(), p.last_ack.map(|a| a.sent_at))).collect::<Vec<_>>()); }
         let t = self.config.election_timeout;
         let keep = 2 * t;
         let stale_after = self.stale_after();

@@ -81,7 +81,6 @@ impl Machine {
             // steps down at the first tick after `h + T`, so within T + one heartbeat interval.
             if self.config.check_quorum && !self.quorum_active(now) {
                 tracing::warn!(node = %self.id, term = self.term, "no majority heard within the election timeout: stepping down");
-                if std::env::var_os("DBG").is_some() { eprintln!("DBG stepdown {} {} {:?}", self.id, self.config.cluster, now); }
                 self.become_follower(now, self.term, None);
                 return;
             }
@@ -239,7 +238,6 @@ impl Machine {
     /// Starts an election if enough nodes are known (`min_nodes`); `transfer` skips pre-vote
     /// and voters' stickiness, because the leader itself asked for it.
     pub(super) fn campaign(&mut self, now: Duration, transfer: bool) {
-        if std::env::var_os("DBG").is_some() { eprintln!("DBG campaign {} {} {:?} transfer {transfer} role {:?}", self.id, self.config.cluster, now, self.role); }
         if self.next_term().is_none() {
             tracing::error!(node = %self.id, term = self.term, "not campaigning: the term is at its limit, MAX_TERM");
             self.reset_election_timer(now);
