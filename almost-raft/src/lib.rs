@@ -19,6 +19,7 @@
 
 pub mod compat;
 pub mod embed;
+pub mod host;
 pub mod runtime;
 
 pub use almost_raft_core::{

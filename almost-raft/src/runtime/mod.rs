@@ -26,7 +26,7 @@ mod lease;
 mod liveness;
 mod observer;
 mod outbox;
-mod shared;
+pub(crate) mod shared;
 mod slot;
 pub(crate) mod udp;
 mod wire;

@@ -73,7 +73,7 @@ impl AddressBook {
     }
 
     /// After a failed send: look the peer up again next time.
-    fn forget(&self, id: &str) {
+    pub(crate) fn forget(&self, id: &str) {
         lock(&self.resolved).remove(id);
     }
 }
@@ -148,7 +148,7 @@ impl Transport for UdpTransport {
 }
 
 /// Binds the node's socket (a hostname is looked up once, here).
-fn bind(listen: &str) -> Result<Arc<UdpSocket>, Error> {
+pub(crate) fn bind(listen: &str) -> Result<Arc<UdpSocket>, Error> {
     let invalid = |reason: String| {
         Error::Config(crate::config::ConfigError {
             field: "listen",

@@ -129,6 +129,7 @@ pub struct Host {
     hard_states: Vec<(GroupId, HardState)>,
     events: Vec<(GroupId, Event)>,
     stats: HostStats,
+    stopped: bool,
 }
 
 impl Host {
@@ -166,6 +167,7 @@ impl Host {
             hard_states: Vec::new(),
             events: Vec::new(),
             stats: HostStats::default(),
+            stopped: false,
         })
     }
 
@@ -176,6 +178,21 @@ impl Host {
 
     pub fn id(&self) -> &str {
         &self.id
+    }
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+    pub fn is_stopped(&self) -> bool {
+        self.stopped
+    }
+    /// The groups this host leads now.
+    pub fn leading(&self) -> Vec<GroupId> {
+        self.groups
+            .iter()
+            .flatten()
+            .filter(|g| g.leading)
+            .map(|g| g.id.clone())
+            .collect()
     }
     pub fn incarnation(&self) -> u64 {
         self.incarnation
@@ -205,6 +222,7 @@ impl Host {
         preferred: Option<&str>,
         state: HardState,
     ) -> Result<(), Error> {
+        self.check_running()?;
         validate_id(group)?;
         if self.index.contains_key(group) {
             return Err(Error::GroupExists(group.to_owned()));
@@ -263,6 +281,7 @@ impl Host {
     /// Stops hosting `group`: it takes no further part here ([`Event::Stopped`] follows a
     /// leader change to none if one was known). Fails with [`Error::UnknownGroup`].
     pub fn remove_group(&mut self, now: Duration, group: &str) -> Result<(), Error> {
+        self.check_running()?;
         let slot = self.slot(group)?;
         self.touch(slot);
         self.end_quiet(slot, now);
@@ -308,6 +327,7 @@ impl Host {
         group: &str,
         to: Option<&str>,
     ) -> Result<NodeId, Error> {
+        self.check_running()?;
         let slot = self.slot(group)?;
         self.touch(slot);
         self.end_quiet(slot, now);
@@ -319,6 +339,7 @@ impl Host {
     /// Evidence that `host`'s process is gone: every group here that follows it acts on it
     /// as [`Machine::peer_unreachable`] says.
     pub fn peer_unreachable(&mut self, now: Duration, host: &str) -> Result<(), Error> {
+        self.check_running()?;
         let Some(&p) = self.pair_index.get(host) else {
             return Err(Error::UnknownPeer(host.to_owned()));
         };
@@ -334,6 +355,25 @@ impl Host {
         Ok(())
     }
 
+    /// Stops every group, as a driver must when a save fails: each drops what it had not
+    /// handed out and announces a follower that knows no leader, then [`Event::Stopped`].
+    /// Nothing more is sent; the groups stay hosted (their status says stopped).
+    pub fn stop(&mut self, now: Duration) {
+        for p in &mut self.pairs {
+            p.outbox.clear();
+        }
+        self.hard_states.clear();
+        let slots: Vec<u32> = self.live_slots().collect();
+        for slot in slots {
+            let g = self.groups[slot as usize].as_mut().expect("a live slot");
+            g.machine.stop(now);
+            let ready = g.machine.ready();
+            self.events.extend(ready.events.into_iter().map(|e| (g.id.clone(), e)));
+            self.timers.cancel(&mut g.timer);
+        }
+        self.stopped = true;
+    }
+
     /// When [`Host::handle_timeout`] is next due.
     pub fn next_deadline(&self) -> Duration {
         self.timers.next().map_or(self.next_tick, |at| at.min(self.next_tick))
@@ -341,6 +381,9 @@ impl Host {
 
     /// Lets time pass: the pairs' heartbeats, leader placement, and every group timer due.
     pub fn handle_timeout(&mut self, now: Duration) {
+        if self.stopped {
+            return;
+        }
         if now >= self.next_tick {
             self.tick(now);
             self.next_tick = now + self.config.heartbeat_interval;
@@ -364,6 +407,9 @@ impl Host {
     /// unauthenticated or replayed datagram, or one from another cluster or for another
     /// host, or from a host no group here names.
     pub fn receive(&mut self, now: Duration, bytes: &[u8]) -> Result<(), Error> {
+        if self.stopped {
+            return Err(Error::Closed);
+        }
         let d = wire::decode_datagram(bytes, self.keyring.as_ref())?;
         if d.cluster != self.config.cluster {
             return Err(Error::WrongCluster {
@@ -420,6 +466,10 @@ impl Host {
     }
 
     // --- groups -------------------------------------------------------------------------
+
+    fn check_running(&self) -> Result<(), Error> {
+        if self.stopped { Err(Error::Closed) } else { Ok(()) }
+    }
 
     fn group_seed(&self, group: &str) -> u64 {
         let mut h = std::collections::hash_map::DefaultHasher::new();
