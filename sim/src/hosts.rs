@@ -655,6 +655,12 @@ impl World {
     }
 
     fn describe_unsettled(&mut self) -> String {
+        if self.settled {
+            // Led and agreed: name a group that is not quiet everywhere.
+            self.unsettled = self.groups.iter().find(|(id, voters, _)| {
+                voters.iter().any(|v| self.hosts[*v].host.as_ref().is_some_and(|h| !h.is_quiet(id).unwrap_or(true)))
+            }).map(|(id, _, _)| id.clone());
+        }
         let Some(group) = self.unsettled.clone() else { return String::new() };
         let g = self.group_index[&group];
         let mut out = format!("group {group}:");
@@ -662,7 +668,8 @@ impl World {
             let local = self.hosts[v].clock.local(self.now);
             if let Some(host) = self.hosts[v].host.as_mut() {
                 let s = host.status(local, &group).expect("hosted");
-                out += &format!(" {} {:?} term {} leader {:?} voted {:?};", self.ids[v], s.role, s.term, s.leader, s.voted_for);
+                let quiet = host.is_quiet(&group).expect("hosted");
+                out += &format!(" {} {:?} term {} leader {:?} voted {:?} quiet {quiet};", self.ids[v], s.role, s.term, s.leader, s.voted_for);
             }
         }
         out

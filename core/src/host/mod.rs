@@ -313,6 +313,12 @@ impl Host {
         Ok(status)
     }
 
+    /// Whether `group`'s heartbeats ride on the pairs' here (as its leader or a follower).
+    pub fn is_quiet(&self, group: &str) -> Result<bool, Error> {
+        let slot = self.slot(group)?;
+        Ok(!matches!(self.group(slot).quiet, Quiet::Active))
+    }
+
     /// Whether this host holds the lease of `group` at `now`.
     pub fn holds_lease(&mut self, now: Duration, group: &str) -> Result<bool, Error> {
         let slot = self.slot(group)?;
@@ -595,7 +601,7 @@ impl Host {
             .filter(|p| self.pairs[*p as usize].current)
             .collect();
         let ids = towards.iter().map(|p| self.pairs[*p as usize].id.as_str());
-        if !g.machine.can_go_quiet(_now, ids) {
+        if !g.machine.can_go_quiet(ids) {
             return;
         }
         let (term, group) = (g.machine.term(), g.id.clone());

@@ -13,11 +13,12 @@ use std::time::Duration;
 use super::{Machine, Role};
 
 impl Machine {
-    /// Whether this leader may go quiet: it holds its lease, has not handed over, and each
-    /// of `peers` acknowledged the previous heartbeat round (so each follows it in this term
-    /// and counts towards its lease). `peers` must form a majority with this node.
-    pub fn can_go_quiet<'a>(&self, now: Duration, peers: impl IntoIterator<Item = &'a str>) -> bool {
-        if self.role != Role::Leader || !self.holds_lease(now) || self.lease.round < 2 {
+    /// Whether this leader may go quiet: each of `peers` acknowledged the previous heartbeat
+    /// round (so each follows it in this term, and would count towards its lease), and they
+    /// form a majority with this node. The lease itself is not needed: a leader that gave
+    /// its lease up for a handover that did not happen goes quiet without one.
+    pub fn can_go_quiet<'a>(&self, peers: impl IntoIterator<Item = &'a str>) -> bool {
+        if self.role != Role::Leader || self.lease.round < 2 {
             return false;
         }
         let mut count = 1;
