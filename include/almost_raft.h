@@ -76,7 +76,23 @@ typedef enum almost_raft_result {
   // A message was not signed under this node's keyring (unsigned, forged, tampered with,
   // or signed with a key this node lacks); the node goes on.
   ALMOST_RAFT_UNAUTHENTICATED = 17,
+  // A host has no group of that id.
+  ALMOST_RAFT_UNKNOWN_GROUP = 18,
+  // A host has a group of that id already.
+  ALMOST_RAFT_GROUP_EXISTS = 19,
 } almost_raft_result;
+
+// What happened to a group.
+typedef enum almost_raft_group_event {
+  // Its leader changed: `has_leader`, `leader` and the term (its fencing token).
+  ALMOST_RAFT_GROUP_LEADER_CHANGED = 0,
+  // This host gained the group's leader lease of `term`.
+  ALMOST_RAFT_GROUP_LEASE_GAINED = 1,
+  // This host lost the group's lease of `term`: stop acting as its only leader at once.
+  ALMOST_RAFT_GROUP_LEASE_LOST = 2,
+  // The group stopped here (removed, or the host closed or failed).
+  ALMOST_RAFT_GROUP_STOPPED = 3,
+} almost_raft_group_event;
 
 // A node's part in the election.
 typedef enum almost_raft_role {
@@ -90,6 +106,10 @@ typedef enum almost_raft_role {
 // almost_raft_config_free. Values are checked together when a node starts.
 typedef struct almost_raft_config almost_raft_config;
 
+// Many election groups over one transport and one state file. Start with
+// almost_raft_host_new, stop with almost_raft_host_close or almost_raft_host_free.
+typedef struct almost_raft_host almost_raft_host;
+
 // A running node. Start with almost_raft_node_new, stop with almost_raft_node_close or
 // almost_raft_node_free.
 typedef struct almost_raft_node almost_raft_node;
@@ -102,6 +122,49 @@ typedef void (*almost_raft_send_fn)(void *userdata,
                                     const uint8_t *bytes,
                                     size_t len);
 
+// One event of group `group` (`group_len` bytes). For LEADER_CHANGED, `leader`
+// (`leader_len` bytes) when `has_leader`; `term` for every kind but STOPPED. Events of all
+// groups come in one ordered stream.
+typedef void (*almost_raft_group_event_fn)(void *userdata,
+                                           const char *group,
+                                           size_t group_len,
+                                           enum almost_raft_group_event kind,
+                                           bool has_leader,
+                                           const char *leader,
+                                           size_t leader_len,
+                                           uint64_t term);
+
+// Frees what `userdata` points to: called exactly once, after the last callback.
+typedef void (*almost_raft_free_fn)(void *userdata);
+
+// How a host calls back: `send` (a datagram for another host; required unless the host
+// runs on the built-in UDP transport), `group_event`, `free_userdata` (both may be NULL).
+// Callbacks run on a library thread, one at a time. Zero the struct before filling it.
+typedef struct almost_raft_host_callbacks {
+  void *userdata;
+  almost_raft_send_fn send;
+  almost_raft_group_event_fn group_event;
+  almost_raft_free_fn free_userdata;
+} almost_raft_host_callbacks;
+
+// What a host knows of one group.
+typedef struct almost_raft_group_status {
+  enum almost_raft_role role;
+  uint64_t term;
+  bool has_leader;
+  // The leader's id, NUL-terminated ("" when none).
+  char leader[ALMOST_RAFT_ID_BUF_LEN];
+  // How much of the group's lease this host has left, in ms; -1 when it holds none.
+  int64_t lease_remaining_ms;
+} almost_raft_group_status;
+
+// The number of groups hosted and led here, and of those riding on the pairs' heartbeats.
+typedef struct almost_raft_host_stats {
+  size_t groups;
+  size_t leading;
+  size_t quiet;
+} almost_raft_host_stats;
+
 // The leader this node knows changed: `leader` (`leader_len` bytes) when `has_leader`, and
 // the term, which never goes down: pass it as a fencing token to what the leader guards.
 typedef void (*almost_raft_leader_fn)(void *userdata,
@@ -109,9 +172,6 @@ typedef void (*almost_raft_leader_fn)(void *userdata,
                                       const char *leader,
                                       size_t leader_len,
                                       uint64_t term);
-
-// Frees what `userdata` points to: called exactly once, after the last callback.
-typedef void (*almost_raft_free_fn)(void *userdata);
 
 // This node gained (`held`) or lost the leader lease of `term`. While it holds one, no other
 // node can be elected. A loss comes when the lease ends (lease_margin_ms before its bound,
@@ -271,6 +331,67 @@ enum almost_raft_result almost_raft_config_add_peer_at(struct almost_raft_config
                                                        size_t id_len,
                                                        const char *address,
                                                        size_t address_len);
+
+// Starts a host with `config`: its id, cluster, timeouts, keys, state path (one file for
+// every group) and, with almost_raft_config_set_listen, the built-in UDP transport (peers by
+// almost_raft_config_add_peer_at). Peers added with almost_raft_config_add_peer are not
+// used: each group names its voters. The host owns `callbacks.userdata` from here on, even
+// when this call fails. Thread-safe.
+enum almost_raft_result almost_raft_host_new(const struct almost_raft_config *config,
+                                             struct almost_raft_host_callbacks callbacks,
+                                             struct almost_raft_host **out);
+
+// Hosts group `group` here. `voters` is an array of `voter_count` host ids, each
+// `voter_lens[i]` bytes, this host among them; `preferred` (NULL for none) the host that
+// should lead it whenever it answers. Its saved term and vote are resumed.
+// ALMOST_RAFT_GROUP_EXISTS, ALMOST_RAFT_INVALID_ID, ALMOST_RAFT_UNKNOWN_PEER (voters lack
+// this host, or preferred is not a voter). Thread-safe.
+enum almost_raft_result almost_raft_host_add_group(const struct almost_raft_host *host,
+                                                   const char *group,
+                                                   size_t group_len,
+                                                   const char *const *voters,
+                                                   const size_t *voter_lens,
+                                                   size_t voter_count,
+                                                   const char *preferred,
+                                                   size_t preferred_len);
+
+// Stops hosting `group`; its last events (no leader, stopped) follow. ALMOST_RAFT_UNKNOWN_GROUP.
+enum almost_raft_result almost_raft_host_remove_group(const struct almost_raft_host *host,
+                                                      const char *group,
+                                                      size_t group_len);
+
+// Hands the host a datagram another host sent. Malformed, unsigned or replayed datagrams,
+// and datagrams of another cluster, are refused with a code; the host goes on. Thread-safe;
+// may be called from inside a callback.
+enum almost_raft_result almost_raft_host_receive(const struct almost_raft_host *host,
+                                                 const uint8_t *bytes,
+                                                 size_t len);
+
+// Hands `group`'s leadership to `to` (NULL: its most recently heard voter).
+// ALMOST_RAFT_NOT_LEADER when this host does not lead it.
+enum almost_raft_result almost_raft_host_transfer_leadership(const struct almost_raft_host *host,
+                                                             const char *group,
+                                                             size_t group_len,
+                                                             const char *to,
+                                                             size_t to_len);
+
+// Fills `*out` with what this host knows of `group`. ALMOST_RAFT_UNKNOWN_GROUP.
+enum almost_raft_result almost_raft_host_group_status(const struct almost_raft_host *host,
+                                                      const char *group,
+                                                      size_t group_len,
+                                                      struct almost_raft_group_status *out);
+
+// Fills `*out` with the host's counts.
+enum almost_raft_result almost_raft_host_stats(const struct almost_raft_host *host,
+                                               struct almost_raft_host_stats *out);
+
+// Hands every group this host leads over, stops, and returns once free_userdata was
+// called (at once from inside one of its callbacks). Afterwards calls return
+// ALMOST_RAFT_CLOSED; the host must still be freed. Thread-safe.
+enum almost_raft_result almost_raft_host_close(const struct almost_raft_host *host);
+
+// Closes the host (see almost_raft_host_close) and frees it; NULL is ignored.
+void almost_raft_host_free(struct almost_raft_host *host);
 
 // Starts a node with `config` (which the caller keeps and may free at once). The node owns
 // `callbacks.userdata` from here on, even when this call fails: free_userdata is called

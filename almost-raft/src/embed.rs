@@ -23,6 +23,7 @@ use crate::runtime::{
     BytesOutbox, LeaderChange, Lease, NodeBuilder, Shared, Transport, run_node, udp,
 };
 
+pub mod host;
 mod queue;
 
 pub use queue::{

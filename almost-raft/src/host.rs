@@ -26,6 +26,7 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -168,6 +169,7 @@ impl HostBuilder {
             events: Mutex::new(VecDeque::new()),
             event_ready: Notify::new(),
             failure: Mutex::new(None),
+            finished: AtomicBool::new(false),
         });
         let (stop_tx, stop_rx) = oneshot::channel();
         let driver = runtime.spawn(drive(inner.clone(), self.storage, send, stop_rx));
@@ -196,6 +198,8 @@ struct Inner {
     events: Mutex<VecDeque<GroupEvent>>,
     event_ready: Notify,
     failure: Mutex<Option<Error>>,
+    /// The driver ended: the events queued are the last.
+    finished: AtomicBool,
 }
 
 impl Inner {
@@ -281,8 +285,8 @@ impl HostHandle {
             if let Some(event) = self.try_event() {
                 return Some(event);
             }
-            if lock(&self.inner.host).is_stopped() && self.stop_done() {
-                return None;
+            if self.inner.finished.load(Ordering::Acquire) {
+                return self.try_event();
             }
             notified.await;
         }
@@ -291,10 +295,6 @@ impl HostHandle {
     /// The next event if one is waiting.
     pub fn try_event(&self) -> Option<GroupEvent> {
         lock(&self.inner.events).pop_front()
-    }
-
-    fn stop_done(&self) -> bool {
-        lock(&self.stop).as_ref().is_none_or(|(_, task)| task.is_finished())
     }
 
     /// Hands every group this host leads over to another voter (the most recently heard in
@@ -383,6 +383,8 @@ async fn drive(
     lock(&inner.host).stop(inner.now());
     let events = lock(&inner.host).ready().events;
     publish(&inner, events);
+    inner.finished.store(true, Ordering::Release);
+    inner.event_ready.notify_waiters();
 }
 
 /// Hands out everything ready, in the one safe order: save the batch, tell the host, send,

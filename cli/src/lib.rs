@@ -4,6 +4,7 @@
 mod child;
 mod metrics;
 pub use child::guard_main;
+pub mod host;
 pub mod node;
 mod output;
 pub mod run;

@@ -52,6 +52,25 @@ impl almost_raft_config {
     }
 }
 
+impl almost_raft_config {
+    /// The same settings for a host of many groups (peers are named by each group).
+    pub(crate) fn host_builder(&self) -> Result<almost_raft::host::HostBuilder, Error> {
+        let mut b = almost_raft::host::HostBuilder::new(self.id.as_str()).config(self.config.clone());
+        if let Some(listen) = &self.listen {
+            b = b.udp(listen, self.addresses.iter().map(|(i, a)| (i.as_str(), a.as_str())));
+        }
+        if let Some(path) = &self.state_path {
+            b = b.state_file(path);
+        }
+        if let Some(path) = &self.key_file {
+            b = b.keyring(almost_raft::Keyring::from_file(path).map_err(Error::Unauthenticated)?);
+        } else if !self.keys.is_empty() {
+            b = b.keyring(almost_raft::Keyring::new(&self.keys).map_err(Error::Unauthenticated)?);
+        }
+        Ok(b)
+    }
+}
+
 fn id_arg<'a>(id: *const c_char, len: usize, what: &str) -> Result<&'a str, Failure> {
     let id = str_arg(id, len, what)?;
     validate_id(id).map_err(Error::from)?;

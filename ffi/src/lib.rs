@@ -1,5 +1,6 @@
 //! The C ABI of almost-raft. Every function is a thin wrapper over
-//! `almost_raft::embed::EmbeddedNode`: argument checks and conversions only, no election logic.
+//! `almost_raft::embed::EmbeddedNode` (a node) or `almost_raft::embed::host::EmbeddedHost` (a
+//! host of many groups): argument checks and conversions only, no election logic.
 //! The header, include/almost_raft.h, is generated from this crate by cbindgen.
 #![allow(non_camel_case_types)]
 // Every pointer is checked for NULL; what else the caller promises is in each function's docs.
@@ -7,10 +8,12 @@
 
 mod args;
 mod config;
+mod host;
 mod node;
 mod result;
 
 pub use config::*;
+pub use host::*;
 pub use node::*;
 pub use result::*;
 

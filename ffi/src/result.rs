@@ -47,6 +47,10 @@ pub enum almost_raft_result {
     /// A message was not signed under this node's keyring (unsigned, forged, tampered with,
     /// or signed with a key this node lacks); the node goes on.
     ALMOST_RAFT_UNAUTHENTICATED = 17,
+    /// A host has no group of that id.
+    ALMOST_RAFT_UNKNOWN_GROUP = 18,
+    /// A host has a group of that id already.
+    ALMOST_RAFT_GROUP_EXISTS = 19,
 }
 
 use almost_raft_result::*;
@@ -83,6 +87,8 @@ pub(crate) fn code_of(e: &Error) -> almost_raft_result {
         ErrorKind::Runtime => ALMOST_RAFT_RUNTIME,
         ErrorKind::Internal => ALMOST_RAFT_PANIC,
         ErrorKind::Unauthenticated => ALMOST_RAFT_UNAUTHENTICATED,
+        ErrorKind::UnknownGroup => ALMOST_RAFT_UNKNOWN_GROUP,
+        ErrorKind::GroupExists => ALMOST_RAFT_GROUP_EXISTS,
     }
 }
 
@@ -135,6 +141,8 @@ pub extern "C" fn almost_raft_result_str(code: almost_raft_result) -> *const c_c
         ALMOST_RAFT_RUNTIME => "runtime error\0",
         ALMOST_RAFT_PANIC => "internal error\0",
         ALMOST_RAFT_UNAUTHENTICATED => "message not authenticated\0",
+        ALMOST_RAFT_UNKNOWN_GROUP => "unknown group\0",
+        ALMOST_RAFT_GROUP_EXISTS => "group exists already\0",
     };
     text.as_ptr().cast()
 }

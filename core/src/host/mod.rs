@@ -69,6 +69,8 @@ pub struct HostStats {
     /// Group messages refused: unknown group, or a sender that is not one of its voters.
     pub refused_items: u64,
     pub handovers_for_balance: u64,
+    pub datagrams_sent: u64,
+    pub datagrams_received: u64,
 }
 
 /// Where a group's leadership belongs, if anywhere in particular.
@@ -433,6 +435,7 @@ impl Host {
             return Err(Error::UnknownPeer(d.from));
         };
         self.check_sequence(p, &d, now)?;
+        self.stats.datagrams_received += 1;
         for item in d.items {
             self.apply(p, item, now);
         }
@@ -464,6 +467,7 @@ impl Host {
                 datagrams.push((pair_id.clone(), bytes));
             }
         }
+        self.stats.datagrams_sent += datagrams.len() as u64;
         HostReady {
             hard_states: std::mem::take(&mut self.hard_states),
             datagrams,

@@ -26,13 +26,14 @@ mod announce;
 mod election;
 mod evidence;
 mod lease;
+mod peers;
 mod quiet;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use rand::{RngExt, SeedableRng};
-use rand_chacha::ChaCha8Rng;
+use rand::rngs::Xoshiro256PlusPlus;
 
 #[cfg(feature = "bug-injection")]
 use crate::bugs::Bug;
@@ -148,7 +149,8 @@ struct Peer {
 pub struct Machine {
     id: NodeId,
     config: Config,
-    rng: ChaCha8Rng,
+    /// 32 bytes: a host keeps one machine per group (a ChaCha generator would be 304).
+    rng: Xoshiro256PlusPlus,
 
     term: u64,
     voted_for: Option<NodeId>,
@@ -160,7 +162,7 @@ pub struct Machine {
     role: Role,
     leader: Option<NodeId>,
     /// Every known peer, with what this node heard from it.
-    peers: BTreeMap<NodeId, Peer>,
+    peers: peers::Peers,
     /// The (pre-)votes received in the current campaign, by voter: granted or refused.
     votes: BTreeMap<NodeId, bool>,
     /// The term a pre-candidate asked pre-votes for.
@@ -212,7 +214,7 @@ impl Machine {
         let mut machine = Machine {
             id,
             config,
-            rng: ChaCha8Rng::seed_from_u64(seed),
+            rng: Xoshiro256PlusPlus::seed_from_u64(seed),
             term: hard_state.term,
             voted_for: hard_state.voted_for.clone(),
             restarted: hard_state.term > 0,
@@ -221,7 +223,7 @@ impl Machine {
             vote_dirty: false,
             role: Role::Follower,
             leader: None,
-            peers: BTreeMap::new(),
+            peers: peers::Peers::default(),
             votes: BTreeMap::new(),
             pre_vote_term: 0,
             duplicate_grants: 0,

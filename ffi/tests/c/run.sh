@@ -16,7 +16,7 @@ if ! command -v valgrind >/dev/null; then
   echo "installing valgrind"
   apt-get install -y -qq valgrind >/dev/null || { apt-get update -qq && apt-get install -y -qq valgrind >/dev/null; }
 fi
-for test in test_bad_input test_cluster test_stopped test_worker_threads test_udp test_lease; do
+for test in test_bad_input test_cluster test_stopped test_worker_threads test_udp test_lease test_host; do
   src="$root/ffi/tests/c/$test.c"
   gcc "${cflags[@]}" "$src" -o "$out/$test-shared" -L"$lib" -lalmost_raft_ffi -lpthread -Wl,-rpath,"$lib"
   gcc "${cflags[@]}" "$src" -o "$out/$test-static" "$lib/libalmost_raft_ffi.a" $static_libs
