@@ -159,11 +159,11 @@ typedef struct almost_raft_group_status {
 } almost_raft_group_status;
 
 // The number of groups hosted and led here, and of those riding on the pairs' heartbeats.
-typedef struct almost_raft_host_stats {
+typedef struct almost_raft_host_counts {
   size_t groups;
   size_t leading;
   size_t quiet;
-} almost_raft_host_stats;
+} almost_raft_host_counts;
 
 // The leader this node knows changed: `leader` (`leader_len` bytes) when `has_leader`, and
 // the term, which never goes down: pass it as a fencing token to what the leader guards.
@@ -383,7 +383,7 @@ enum almost_raft_result almost_raft_host_group_status(const struct almost_raft_h
 
 // Fills `*out` with the host's counts.
 enum almost_raft_result almost_raft_host_stats(const struct almost_raft_host *host,
-                                               struct almost_raft_host_stats *out);
+                                               struct almost_raft_host_counts *out);
 
 // Hands every group this host leads over, stops, and returns once free_userdata was
 // called (at once from inside one of its callbacks). Afterwards calls return

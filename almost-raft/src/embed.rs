@@ -24,8 +24,10 @@ use crate::runtime::{
 };
 
 pub mod host;
+mod host_queue;
 mod queue;
 
+pub use host_queue::{HostItem, HostQueue, QueuedHostCallbacks};
 pub use queue::{
     Backlog, CallbackQueue, Item, MAX_QUEUED_CHANGES, MAX_QUEUED_SENDS, Popped, QueuedCallbacks,
     Wake,

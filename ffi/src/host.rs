@@ -253,7 +253,7 @@ pub extern "C" fn almost_raft_host_group_status(
 /// The number of groups hosted and led here, and of those riding on the pairs' heartbeats.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default)]
-pub struct almost_raft_host_stats {
+pub struct almost_raft_host_counts {
     pub groups: usize,
     pub leading: usize,
     pub quiet: usize,
@@ -263,12 +263,12 @@ pub struct almost_raft_host_stats {
 #[unsafe(no_mangle)]
 pub extern "C" fn almost_raft_host_stats(
     host: *const almost_raft_host,
-    out: *mut almost_raft_host_stats,
+    out: *mut almost_raft_host_counts,
 ) -> almost_raft_result {
     with_host(host, |h| {
         let out = non_null_mut(out, "out")?;
         let s = h.stats();
-        *out = almost_raft_host_stats {
+        *out = almost_raft_host_counts {
             groups: s.groups,
             leading: s.leading,
             quiet: s.quiet,

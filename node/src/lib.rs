@@ -20,6 +20,7 @@
 
 mod errors;
 mod events;
+mod host;
 mod iterator;
 mod lease;
 mod options;
@@ -118,7 +119,7 @@ fn close_at_env_teardown(handle: u64) {
     }
 }
 
-extern "C" fn noop(_env: sys::napi_env, _info: sys::napi_callback_info) -> sys::napi_value {
+pub(crate) extern "C" fn noop(_env: sys::napi_env, _info: sys::napi_callback_info) -> sys::napi_value {
     std::ptr::null_mut()
 }
 

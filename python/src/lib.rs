@@ -4,6 +4,7 @@
 //! The queue is bounded (`almost_raft::embed::CallbackQueue`): a stalled Python thread loses
 //! the oldest sends, never the latest leader change, and always hears why the node stopped.
 
+mod host;
 mod logs;
 
 use std::path::PathBuf;
@@ -211,6 +212,7 @@ impl NativeNode {
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<NativeNode>()?;
+    m.add_class::<host::NativeHost>()?;
     m.add_function(wrap_pyfunction!(logs::next_log, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("MAX_QUEUED_SENDS", MAX_QUEUED_SENDS)?;

@@ -96,7 +96,7 @@ int main(void) {
     const char *voters[HOSTS] = {"h1", "h2", "h3"};
     size_t voter_lens[HOSTS] = {2, 2, 2};
     almost_raft_group_status status;
-    almost_raft_host_stats stats;
+    almost_raft_host_counts stats;
     uint64_t before;
     int i, g;
     pthread_mutex_init(&w.lock, NULL);
@@ -104,8 +104,9 @@ int main(void) {
 
     for (i = 0; i < HOSTS; i++) {
         almost_raft_config *config = NULL;
-        almost_raft_host_callbacks cb = {0};
+        almost_raft_host_callbacks cb;
         member *m = &w.m[i];
+        memset(&cb, 0, sizeof cb);
         m->w = &w;
         snprintf(m->id, sizeof m->id, "h%d", i + 1);
         CHECK_OK(almost_raft_config_new(m->id, strlen(m->id), &config));

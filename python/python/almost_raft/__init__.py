@@ -11,6 +11,7 @@ from ._errors import (
     InternalError,
     ConfigError,
     Error,
+    GroupError,
     InvalidIdError,
     MessageError,
     NotLeaderError,
@@ -18,6 +19,7 @@ from ._errors import (
     StorageError,
     UnauthenticatedError,
 )
+from ._host import GroupEvent, GroupStatus, Host, HostStats
 from ._native import __version__
 from ._node import LeaderCallback, Node, SendCallback
 from ._types import LeaderChange, Role, Status
@@ -27,6 +29,11 @@ __all__ = [
     "InternalError",
     "ConfigError",
     "Error",
+    "GroupError",
+    "GroupEvent",
+    "GroupStatus",
+    "Host",
+    "HostStats",
     "InvalidIdError",
     "LeaderCallback",
     "LeaderChange",

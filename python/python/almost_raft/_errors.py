@@ -47,6 +47,13 @@ class UnauthenticatedError(MessageError):
     (unsigned, forged, tampered with, or signed with a key this node lacks)."""
 
 
+class GroupError(Error, KeyError):
+    """A host has no group of that id, or has one already."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
 class InternalError(Error):
     """A bug in almost-raft (a panic inside it): the node stopped."""
 
@@ -65,6 +72,8 @@ _BY_KIND: dict[str, type[Error]] = {
     "CLOSED": ClosedError,
     "INTERNAL": InternalError,
     "UNAUTHENTICATED": UnauthenticatedError,
+    "UNKNOWN_GROUP": GroupError,
+    "GROUP_EXISTS": GroupError,
 }
 
 
