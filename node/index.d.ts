@@ -10,6 +10,34 @@
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
 /**
+ * Many election groups in one process (see the README, "Many groups"). Options: `id`;
+ * `send(hostId, data)` or `listen` and `peers` (`{ id: "ip:port" }`, the built-in UDP
+ * transport); `onEvent({ group, kind, leader, term, held })` with kind `"leader"`, `"lease"`
+ * or `"stopped"`; `electionTimeoutMs`, `heartbeatIntervalMs`, `stateFile`, `cluster`, `keys`.
+ */
+export declare class Host {
+  constructor(options: { id: string, send?: (to: string, data: Buffer) => void, onEvent?: (event: { group: string, kind: 'leader' | 'lease' | 'stopped', leader: string | null, term: number, held: boolean | null }) => void, listen?: string, peers?: Record<string, string>, electionTimeoutMs?: number, heartbeatIntervalMs?: number, stateFile?: string, cluster?: string, keys?: Array<Buffer | Uint8Array> })
+  /** This host's id. */
+  get id(): string
+  /**
+   * Hosts `group` here: `voters` are its hosts (this one among them), `preferred` the host
+   * that should lead it whenever it answers.
+   */
+  addGroup(group: string, voters: string[], preferred?: string | null): void
+  removeGroup(group: string): void
+  /** Hands the host a datagram another host sent; a refused one throws (the host goes on). */
+  receive(data: Buffer | Uint8Array): void
+  /** Hands `group`'s leadership to `to` (or its most recently heard voter); returns it. */
+  transferLeadership(group: string, to?: string | null): string
+  /** What this host knows of `group`: `{ role, term, leader, leaseRemainingMs }`. */
+  status(group: string): { role: string, term: number, leader: string | null, leaseRemainingMs: number | null }
+  /** `{ groups, leading, quiet }`: quiet groups ride on one heartbeat per pair of hosts. */
+  stats(): { groups: number, leading: number, quiet: number }
+  /** Hands every group this host leads over and stops; resolves after the last callback. */
+  close(): Promise<void>
+}
+
+/**
  * A node taking part in leader election. It runs on a background thread from construction
  * until `close()`, even if this object becomes unreachable; its callbacks run on the JS
  * thread, one at a time, in order.

@@ -835,6 +835,7 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
+module.exports.Host = nativeBinding.Host
 module.exports.Node = nativeBinding.Node
 module.exports.MAX_ID_LEN = nativeBinding.MAX_ID_LEN
 module.exports.setWorkerThreads = nativeBinding.setWorkerThreads

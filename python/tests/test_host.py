@@ -1,6 +1,7 @@
 """Hosts of many groups from Python: election, handover, bad input, close."""
 
 import threading
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import pytest
 
@@ -15,10 +16,10 @@ class World:
     """Three hosts whose datagrams go straight to each other's receive; every leader event
     noted, waited on with a condition."""
 
-    def __init__(self, groups):
+    def __init__(self, groups: List[str]) -> None:
         self.cond = threading.Condition()
-        self.leaders = {h: {} for h in IDS}
-        self.hosts = {}
+        self.leaders: Dict[str, Dict[str, Tuple[Optional[str], int]]] = {h: {} for h in IDS}
+        self.hosts: Dict[str, Host] = {}
         for h in IDS:
             self.hosts[h] = Host(
                 h,
@@ -33,8 +34,8 @@ class World:
                 host.add_group(g, IDS)
         self.groups = groups
 
-    def _sender(self, me):
-        def send(to, data):
+    def _sender(self, me: str) -> Callable[[str, bytes], None]:
+        def send(to: str, data: bytes) -> None:
             host = self.hosts.get(to)
             if host is not None:
                 try:
@@ -44,8 +45,8 @@ class World:
 
         return send
 
-    def _on_event(self, me):
-        def on_event(e: GroupEvent):
+    def _on_event(self, me: str) -> Callable[[GroupEvent], None]:
+        def on_event(e: GroupEvent) -> None:
             if e.kind == "leader":
                 with self.cond:
                     self.leaders[me][e.group] = (e.leader, e.term)
@@ -53,8 +54,12 @@ class World:
 
         return on_event
 
-    def agreed(self, hosts, check=lambda g, leader: True):
-        def done():
+    def agreed(
+        self,
+        hosts: Sequence[str],
+        check: Callable[[str, Tuple[Optional[str], int]], bool] = lambda g, view: True,
+    ) -> Dict[str, Tuple[Optional[str], int]]:
+        def done() -> bool:
             for g in self.groups:
                 views = {self.leaders[h].get(g) for h in hosts}
                 if len(views) != 1:
@@ -69,7 +74,7 @@ class World:
             return {g: self.leaders[hosts[0]][g] for g in self.groups}
 
 
-def test_three_hosts_elect_every_group_and_hand_one_over():
+def test_three_hosts_elect_every_group_and_hand_one_over() -> None:
     world = World([f"g{i}" for i in range(30)])
     try:
         leaders = world.agreed(IDS)
@@ -78,6 +83,7 @@ def test_three_hosts_elect_every_group_and_hand_one_over():
             assert status.leader == leader and status.term >= term
         assert sum(world.hosts[h].stats().leading for h in IDS) == 30
         leader, term = leaders["g0"]
+        assert leader is not None
         target = "h3" if leader != "h3" else "h1"
         assert world.hosts[leader].transfer_leadership("g0", target) == target
         world.agreed(IDS, lambda g, view: g != "g0" or (view[0] == target and view[1] == term + 1))
@@ -86,7 +92,7 @@ def test_three_hosts_elect_every_group_and_hand_one_over():
             h.close()
 
 
-def test_bad_input_raises_the_right_error_and_changes_nothing():
+def test_bad_input_raises_the_right_error_and_changes_nothing() -> None:
     with Host("h1", lambda to, data: None, cluster="py-bad") as host:
         with pytest.raises(PeerError):
             host.add_group("g", ["h2", "h3"])
@@ -109,4 +115,4 @@ def test_bad_input_raises_the_right_error_and_changes_nothing():
     with pytest.raises(almost_raft.ClosedError):
         host.add_group("late", IDS)
     with pytest.raises(TypeError):
-        Host("h1", None)  # type: ignore[arg-type]
+        Host("h1", None)
