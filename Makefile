@@ -9,7 +9,7 @@ PREFIX ?= /usr/local
 PROFILE ?= release
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 
-.PHONY: test core-alone c-test python-test node-test four-languages chaos chaos-runners chaos-short demo soak bench fmt install c-example
+.PHONY: test core-alone c-test python-test node-test four-languages chaos chaos-runners chaos-hosts chaos-short demo soak soak-hosts bench fmt install c-example
 
 ## Every test: unit tests, ported etcd election tests, codec vectors, 1000 simulator seeds per
 ## configuration, and proof that the simulator catches each injected bug.
@@ -90,15 +90,23 @@ chaos-runners:
 	$(CARGO) build -q --release -p almost-raft-cli
 	python3 chaos/runners.py --duration $(DURATION) --binary target/release/almost-raft
 
-## The short chaos runs of `make test` (about two and a half minutes): plain, then signed with
-## an attacker on the network (replays, a dead leader's heartbeats, unsigned, tampered,
-## forged), then runners with a fenced job (after the checker's own tests).
+## Chaos for hosts of many groups (needs root): three hosts of GROUPS groups each, kill -9,
+## SIGSTOP, partitions, graceful restarts. make chaos-hosts DURATION=600 GROUPS=10000
+GROUPS ?= 10000
+chaos-hosts:
+	$(CARGO) build -q --release -p almost-raft-cli
+	python3 chaos/hosts.py --duration $(DURATION) --groups $(GROUPS) --binary target/release/almost-raft-node
+
+## The short chaos runs of `make test` (about three minutes): plain, then signed with an
+## attacker on the network (replays, a dead leader's heartbeats, unsigned, tampered, forged),
+## then runners with a fenced job (after the checker's own tests), then hosts of 2000 groups.
 chaos-short:
 	$(CARGO) build -q -p almost-raft-cli
 	python3 chaos/chaos.py --duration 60 --binary target/debug/almost-raft-node
 	python3 chaos/chaos.py --duration 30 --hostile --binary target/debug/almost-raft-node
 	python3 chaos/test_runners_check.py
 	python3 chaos/runners.py --duration 45 --binary target/debug/almost-raft
+	python3 chaos/hosts.py --duration 30 --groups 2000 --binary target/debug/almost-raft-node
 
 ## The benchmark suite (not part of `make test`): writes bench/RESULTS.md and bench/failover.svg.
 bench:
@@ -107,6 +115,11 @@ bench:
 ## A long simulator soak: make soak SEEDS=100000 NODES=5 PRE_VOTE=on CHECK_QUORUM=on
 soak:
 	$(CARGO) run --release -p almost-raft-sim --example simulate -- --seeds $(SEEDS) --nodes $(NODES) --pre-vote $(PRE_VOTE) --check-quorum $(CHECK_QUORUM)
+
+## A soak of hosts of many groups in the simulator: make soak-hosts SEEDS=200 HOSTS=5 GROUPS=10000
+HOSTS ?= 3
+soak-hosts:
+	$(CARGO) run --release -p almost-raft-sim --example simulate_hosts -- --seeds $(SEEDS) --hosts $(HOSTS) --groups $(GROUPS)
 
 fmt:
 	$(CARGO) fmt --all

@@ -69,6 +69,8 @@ node.close().then(() => process.exit(0));
 # 9. Process-crash failover with death evidence, against the timer (real processes).
 (cd .. && cargo build -q --release -p almost-raft-cli)
 python3 process_failover.py --binary ../target/release/almost-raft-node --python ../target/py-venv/bin/python >> RESULTS.md
+# 10. Many groups per host: idle cost, memory, failover and placement (real processes).
+python3 hosts.py --binary ../target/release/almost-raft-node >> RESULTS.md
 # The reading of the results against the targets, written by hand after a run.
 cat TARGETS.md >> RESULTS.md
 echo "bench/RESULTS.md written"
