@@ -147,7 +147,13 @@ impl HostBuilder {
         let saved = self.storage.open()?;
         let started = Instant::now();
         let seed = self.seed.unwrap_or_else(rand_seed);
-        let mut host = Host::new(self.id, self.config, saved.incarnation, seed, Duration::ZERO)?;
+        let mut host = Host::new(
+            self.id,
+            self.config,
+            saved.incarnation,
+            seed,
+            Duration::ZERO,
+        )?;
         host.set_keyring(self.keyring);
         let (send, udp): (Arc<SendFn>, _) = match transport {
             Transport::Callback(send) => (send, None),
@@ -235,8 +241,16 @@ impl HostHandle {
     /// the host that should lead it whenever it answers. Its saved term and vote are
     /// resumed. Fails with `GroupExists`, `InvalidId`, or `UnknownPeer` when `voters` does
     /// not name this host or `preferred` is not a voter.
-    pub fn add_group(&self, group: &str, voters: &[&str], preferred: Option<&str>) -> Result<(), Error> {
-        let state = lock(&self.inner.saved).get(group).cloned().unwrap_or_default();
+    pub fn add_group(
+        &self,
+        group: &str,
+        voters: &[&str],
+        preferred: Option<&str>,
+    ) -> Result<(), Error> {
+        let state = lock(&self.inner.saved)
+            .get(group)
+            .cloned()
+            .unwrap_or_default();
         self.inner
             .with(|host, now| host.add_group(now, group, voters, preferred, state))
     }
@@ -353,7 +367,10 @@ async fn drive(
             }
             led
         };
-        tracing::info!(groups = led.len(), "shutting down: handing leaderships over");
+        tracing::info!(
+            groups = led.len(),
+            "shutting down: handing leaderships over"
+        );
         // Go on answering (the targets may need this host's vote) until every group it led
         // knows another leader, or for one election timeout.
         let until = inner.instant(inner.now() + lock(&inner.host).config().election_timeout);
@@ -408,7 +425,11 @@ async fn flush(
         }
         if !ready.hard_states.is_empty() {
             let batch = ready.hard_states;
-            let (s, batch) = save(std::mem::replace(storage, Box::new(MemHostStorage::default())), batch).await?;
+            let (s, batch) = save(
+                std::mem::replace(storage, Box::new(MemHostStorage::default())),
+                batch,
+            )
+            .await?;
             *storage = s;
             let now = inner.now();
             lock(&inner.host).persisted(now, &batch);
@@ -442,7 +463,11 @@ fn publish(inner: &Inner, events: Vec<(GroupId, Event)>) {
     if events.is_empty() {
         return;
     }
-    lock(&inner.events).extend(events.into_iter().map(|(group, event)| GroupEvent { group, event }));
+    lock(&inner.events).extend(
+        events
+            .into_iter()
+            .map(|(group, event)| GroupEvent { group, event }),
+    );
     inner.event_ready.notify_waiters();
 }
 

@@ -5,9 +5,9 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use almost_raft::host::HostStats;
 use almost_raft::host::{GroupEvent, HostBuilder, HostHandle};
 use almost_raft::{Config, ErrorKind, Event};
-use almost_raft::host::HostStats;
 use tokio::sync::mpsc;
 
 /// Nothing here waits on a clock: this only bounds a hang.
@@ -63,7 +63,10 @@ impl Router {
             builder = builder.state_file(path);
         }
         let host = Arc::new(builder.start().unwrap());
-        self.hosts.write().unwrap().insert(id.to_owned(), host.clone());
+        self.hosts
+            .write()
+            .unwrap()
+            .insert(id.to_owned(), host.clone());
         let (events, forwarded, name) = (self.events.clone(), host.clone(), id.to_owned());
         tokio::spawn(async move {
             while let Some(e) = forwarded.next_event().await {
@@ -187,7 +190,11 @@ async fn a_crashed_hosts_groups_get_new_leaders_and_a_graceful_one_hands_over() 
     drop(crashed);
 
     // h2 shuts down gracefully: every group it led is handed over, in the next term.
-    let led_by_h2: Vec<&String> = after.iter().filter(|(_, (l, _))| l == "h2").map(|(g, _)| g).collect();
+    let led_by_h2: Vec<&String> = after
+        .iter()
+        .filter(|(_, (l, _))| l == "h2")
+        .map(|(g, _)| g)
+        .collect();
     assert!(!led_by_h2.is_empty());
     hosts[1].shutdown().await;
     tokio::time::timeout(GUARD, async {
@@ -204,15 +211,25 @@ async fn a_crashed_hosts_groups_get_new_leaders_and_a_graceful_one_hands_over() 
     })
     .await
     .expect("h3 leads every group h2 led, one term later (a handover, not an election)");
-    assert_eq!(hosts[1].add_group("late", &HOSTS, None).unwrap_err().kind(), ErrorKind::Closed);
+    assert_eq!(
+        hosts[1].add_group("late", &HOSTS, None).unwrap_err().kind(),
+        ErrorKind::Closed
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_host_resumes_every_groups_term_from_its_state_file() {
     let dir = tempfile::tempdir().unwrap();
     let (router, mut events) = Router::new();
-    let paths: Vec<_> = HOSTS.iter().map(|h| dir.path().join(format!("{h}.state"))).collect();
-    let hosts: Vec<_> = HOSTS.iter().zip(&paths).map(|(h, p)| router.start(h, Some(p))).collect();
+    let paths: Vec<_> = HOSTS
+        .iter()
+        .map(|h| dir.path().join(format!("{h}.state")))
+        .collect();
+    let hosts: Vec<_> = HOSTS
+        .iter()
+        .zip(&paths)
+        .map(|(h, p)| router.start(h, Some(p)))
+        .collect();
     let groups = group_ids(50);
     for h in &hosts {
         for g in &groups {
@@ -227,7 +244,12 @@ async fn a_restarted_host_resumes_every_groups_term_from_its_state_file() {
     for g in &groups {
         h3.add_group(g, &HOSTS, None).unwrap();
         let s = h3.status(g).unwrap();
-        assert!(s.term >= before[g].1, "{g}: term {} resumed, was {}", s.term, before[g].1);
+        assert!(
+            s.term >= before[g].1,
+            "{g}: term {} resumed, was {}",
+            s.term,
+            before[g].1
+        );
     }
     let hosts = [hosts[0].clone(), hosts[1].clone(), h3];
     agreed(&hosts, &groups, &mut events).await;
@@ -235,9 +257,13 @@ async fn a_restarted_host_resumes_every_groups_term_from_its_state_file() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_builtin_udp_transport_elects_every_group() {
-    let sockets: Vec<std::net::UdpSocket> =
-        (0..3).map(|_| std::net::UdpSocket::bind("127.0.0.1:0").unwrap()).collect();
-    let addrs: Vec<String> = sockets.iter().map(|s| s.local_addr().unwrap().to_string()).collect();
+    let sockets: Vec<std::net::UdpSocket> = (0..3)
+        .map(|_| std::net::UdpSocket::bind("127.0.0.1:0").unwrap())
+        .collect();
+    let addrs: Vec<String> = sockets
+        .iter()
+        .map(|s| s.local_addr().unwrap().to_string())
+        .collect();
     drop(sockets);
     let (tx, mut events) = mpsc::unbounded_channel();
     let mut hosts = Vec::new();
@@ -248,7 +274,13 @@ async fn the_builtin_udp_transport_elects_every_group() {
             .filter(|(h, _)| *h != id)
             .map(|(h, a)| (*h, a.as_str()))
             .collect();
-        let host = Arc::new(HostBuilder::new(*id).config(config()).udp(&addrs[i], peers).start().unwrap());
+        let host = Arc::new(
+            HostBuilder::new(*id)
+                .config(config())
+                .udp(&addrs[i], peers)
+                .start()
+                .unwrap(),
+        );
         let (tx, forwarded, name) = (tx.clone(), host.clone(), id.to_string());
         tokio::spawn(async move {
             while let Some(e) = forwarded.next_event().await {
@@ -270,15 +302,39 @@ async fn the_builtin_udp_transport_elects_every_group() {
 async fn bad_input_gets_a_clear_error_and_changes_nothing() {
     let (router, _events) = Router::new();
     let h = router.start("h1", None);
-    assert_eq!(h.add_group("g", &["h2", "h3"], None).unwrap_err().kind(), ErrorKind::UnknownPeer);
-    assert_eq!(h.add_group("", &HOSTS, None).unwrap_err().kind(), ErrorKind::InvalidId);
-    assert_eq!(h.add_group("g", &HOSTS, Some("h9")).unwrap_err().kind(), ErrorKind::UnknownPeer);
+    assert_eq!(
+        h.add_group("g", &["h2", "h3"], None).unwrap_err().kind(),
+        ErrorKind::UnknownPeer
+    );
+    assert_eq!(
+        h.add_group("", &HOSTS, None).unwrap_err().kind(),
+        ErrorKind::InvalidId
+    );
+    assert_eq!(
+        h.add_group("g", &HOSTS, Some("h9")).unwrap_err().kind(),
+        ErrorKind::UnknownPeer
+    );
     h.add_group("g", &HOSTS, Some("h2")).unwrap();
-    assert_eq!(h.add_group("g", &HOSTS, None).unwrap_err().kind(), ErrorKind::GroupExists);
-    assert_eq!(h.status("nope").unwrap_err().kind(), ErrorKind::UnknownGroup);
-    assert_eq!(h.remove_group("nope").unwrap_err().kind(), ErrorKind::UnknownGroup);
-    assert_eq!(h.receive(b"\x05garbage").unwrap_err().kind(), ErrorKind::MalformedMessage);
-    assert_eq!(h.receive(&[]).unwrap_err().kind(), ErrorKind::MalformedMessage);
+    assert_eq!(
+        h.add_group("g", &HOSTS, None).unwrap_err().kind(),
+        ErrorKind::GroupExists
+    );
+    assert_eq!(
+        h.status("nope").unwrap_err().kind(),
+        ErrorKind::UnknownGroup
+    );
+    assert_eq!(
+        h.remove_group("nope").unwrap_err().kind(),
+        ErrorKind::UnknownGroup
+    );
+    assert_eq!(
+        h.receive(b"\x05garbage").unwrap_err().kind(),
+        ErrorKind::MalformedMessage
+    );
+    assert_eq!(
+        h.receive(&[]).unwrap_err().kind(),
+        ErrorKind::MalformedMessage
+    );
     assert_eq!(
         h.transfer_leadership("g", None).unwrap_err().kind(),
         ErrorKind::NotLeader
@@ -304,7 +360,12 @@ async fn a_removed_group_announces_its_end() {
     let led = tokio::time::timeout(GUARD, async {
         loop {
             let (_, e) = events.recv().await.unwrap();
-            if e.event == (Event::LeaderChanged { leader: Some("h1".into()), term: 1 }) {
+            if e.event
+                == (Event::LeaderChanged {
+                    leader: Some("h1".into()),
+                    term: 1,
+                })
+            {
                 return e;
             }
         }
@@ -325,5 +386,11 @@ async fn a_removed_group_announces_its_end() {
     })
     .await
     .unwrap();
-    assert!(rest.contains(&Event::LeaderChanged { leader: None, term: 1 }), "{rest:?}");
+    assert!(
+        rest.contains(&Event::LeaderChanged {
+            leader: None,
+            term: 1
+        }),
+        "{rest:?}"
+    );
 }

@@ -45,13 +45,19 @@ fn parse(args: Vec<String>) -> Result<Options, String> {
     let mut it = args.into_iter();
     while let Some(flag) = it.next() {
         let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
-        let ms = |v: String| v.parse::<u64>().map(Duration::from_millis).map_err(|e| format!("{v:?}: {e}"));
+        let ms = |v: String| {
+            v.parse::<u64>()
+                .map(Duration::from_millis)
+                .map_err(|e| format!("{v:?}: {e}"))
+        };
         match flag.as_str() {
             "--id" => o.id = value()?,
             "--listen" => o.listen = value()?,
             "--peer" => {
                 let v = value()?;
-                let (id, addr) = v.split_once('=').ok_or(format!("--peer takes ID=ADDR, not {v:?}"))?;
+                let (id, addr) = v
+                    .split_once('=')
+                    .ok_or(format!("--peer takes ID=ADDR, not {v:?}"))?;
                 o.peers.push((id.to_owned(), addr.to_owned()));
             }
             "--groups" => o.groups = value()?.parse().map_err(|e| format!("--groups: {e}"))?,
@@ -71,7 +77,11 @@ fn parse(args: Vec<String>) -> Result<Options, String> {
 }
 
 fn wall_ms() -> f64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs_f64() * 1000.0
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs_f64()
+        * 1000.0
 }
 
 pub async fn main(args: Vec<String>) -> ExitCode {
@@ -82,8 +92,14 @@ pub async fn main(args: Vec<String>) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let peers: Vec<(&str, &str)> = o.peers.iter().map(|(i, a)| (i.as_str(), a.as_str())).collect();
-    let mut builder = HostBuilder::new(&o.id).config(o.config.clone()).udp(&o.listen, peers);
+    let peers: Vec<(&str, &str)> = o
+        .peers
+        .iter()
+        .map(|(i, a)| (i.as_str(), a.as_str()))
+        .collect();
+    let mut builder = HostBuilder::new(&o.id)
+        .config(o.config.clone())
+        .udp(&o.listen, peers);
     if let Some(state) = &o.state {
         builder = builder.state_file(state);
     }
@@ -104,7 +120,12 @@ pub async fn main(args: Vec<String>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
-    println!("{{\"event\":\"started\",\"id\":\"{}\",\"groups\":{},\"t_ms\":{:.3}}}", o.id, o.groups, wall_ms());
+    println!(
+        "{{\"event\":\"started\",\"id\":\"{}\",\"groups\":{},\"t_ms\":{:.3}}}",
+        o.id,
+        o.groups,
+        wall_ms()
+    );
     let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
         Ok(s) => s,
         Err(e) => {

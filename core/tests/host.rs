@@ -37,10 +37,23 @@ impl World {
             .collect();
         for h in &mut hosts {
             for g in 0..groups {
-                h.add_group(Duration::ZERO, &format!("g{g}"), &IDS, None, HardState::default()).unwrap();
+                h.add_group(
+                    Duration::ZERO,
+                    &format!("g{g}"),
+                    &IDS,
+                    None,
+                    HardState::default(),
+                )
+                .unwrap();
             }
         }
-        World { now: Duration::ZERO, hosts, wire: VecDeque::new(), cut: vec![false; 3], sent: Vec::new() }
+        World {
+            now: Duration::ZERO,
+            hosts,
+            wire: VecDeque::new(),
+            cut: vec![false; 3],
+            sent: Vec::new(),
+        }
     }
 
     fn index(id: &str) -> usize {
@@ -68,7 +81,10 @@ impl World {
             }
             let next_wire = self.wire.front().map(|w| w.0);
             let next_timer = self.hosts.iter().map(|h| h.next_deadline()).min().unwrap();
-            let next = next_wire.map_or(next_timer, |w| w.min(next_timer)).min(until).max(self.now);
+            let next = next_wire
+                .map_or(next_timer, |w| w.min(next_timer))
+                .min(until)
+                .max(self.now);
             self.now = next;
             while self.wire.front().is_some_and(|w| w.0 <= self.now) {
                 let (_, to, bytes) = self.wire.pop_front().unwrap();
@@ -102,7 +118,10 @@ fn groups_go_quiet_and_the_pairs_carry_one_heartbeat_each_way_per_interval() {
     w.run_until(4000 * MS); // one second at rest: 33 intervals
     let per_second = w.sent.len() - before;
     // 6 directed pairs, a heartbeat and an ack each per 30 ms interval: 6 x 2 x 33.3.
-    assert!((390..=410).contains(&per_second), "{per_second} datagrams in a second at rest");
+    assert!(
+        (390..=410).contains(&per_second),
+        "{per_second} datagrams in a second at rest"
+    );
 }
 
 #[test]
@@ -112,7 +131,10 @@ fn a_quiet_leader_holds_its_lease_on_the_pairs_acks_and_loses_lease_and_lead_whe
     let leader = w.leader_of("g0").unwrap();
     let now = w.now;
     assert!(w.hosts[leader].is_quiet("g0").unwrap());
-    assert!(w.hosts[leader].holds_lease(now, "g0").unwrap(), "the pairs' acks keep the lease");
+    assert!(
+        w.hosts[leader].holds_lease(now, "g0").unwrap(),
+        "the pairs' acks keep the lease"
+    );
     // Cut the leader's host off: the group leaves quiet and the lease ends on time, without
     // a message; the others elect a new leader only after their stickiness ran out.
     w.cut[leader] = true;
@@ -120,15 +142,24 @@ fn a_quiet_leader_holds_its_lease_on_the_pairs_acks_and_loses_lease_and_lead_whe
     w.run_until(cut_at + 1000 * MS);
     let now = w.now;
     assert!(!w.hosts[leader].holds_lease(now, "g0").unwrap());
-    assert_ne!(w.hosts[leader].status(now, "g0").unwrap().role, Role::Leader, "check-quorum");
-    let new = (0..3).filter(|i| *i != leader).find(|i| w.hosts[*i].status(now, "g0").unwrap().role == Role::Leader);
+    assert_ne!(
+        w.hosts[leader].status(now, "g0").unwrap().role,
+        Role::Leader,
+        "check-quorum"
+    );
+    let new = (0..3)
+        .filter(|i| *i != leader)
+        .find(|i| w.hosts[*i].status(now, "g0").unwrap().role == Role::Leader);
     assert!(new.is_some(), "the two others elected a leader of g0");
 }
 
 #[test]
 fn with_a_long_heartbeat_groups_never_go_quiet() {
     // heartbeat T/2: the pairs' silence could not be noticed before the lease ends.
-    let config = Config { heartbeat_interval: 150 * MS, ..config() };
+    let config = Config {
+        heartbeat_interval: 150 * MS,
+        ..config()
+    };
     let mut w = World::new(5, config);
     w.run_until(5000 * MS);
     assert!(w.leader_of("g0").is_some());
@@ -141,24 +172,78 @@ fn with_a_long_heartbeat_groups_never_go_quiet() {
 fn bad_datagrams_are_refused_with_a_reason_and_change_nothing() {
     let mut w = World::new(3, config());
     w.run_until(2000 * MS);
-    let (from, to, bytes) = w.sent.iter().rev().find(|(f, t, _)| *f == 0 && *t == 1).cloned().unwrap();
+    let (from, to, bytes) = w
+        .sent
+        .iter()
+        .rev()
+        .find(|(f, t, _)| *f == 0 && *t == 1)
+        .cloned()
+        .unwrap();
     let now = w.now;
     // The same datagram again is a replay.
     let replay = w.hosts[to].receive(now, &bytes).unwrap_err();
     assert!(matches!(replay, Error::Unauthenticated(_)), "{replay}");
     // Sent to another host, from another cluster, garbage, from a stranger.
-    assert_eq!(w.hosts[2].receive(now, &bytes).unwrap_err().kind(), ErrorKind::WrongRecipient);
-    let mut stranger = Host::new("h9", Config { cluster: "hosts".into(), ..config() }, 1, 9, now).unwrap();
-    stranger.add_group(now, "g0", &["h9", "h2"], None, HardState::default()).unwrap();
+    assert_eq!(
+        w.hosts[2].receive(now, &bytes).unwrap_err().kind(),
+        ErrorKind::WrongRecipient
+    );
+    let mut stranger = Host::new(
+        "h9",
+        Config {
+            cluster: "hosts".into(),
+            ..config()
+        },
+        1,
+        9,
+        now,
+    )
+    .unwrap();
+    stranger
+        .add_group(now, "g0", &["h9", "h2"], None, HardState::default())
+        .unwrap();
     stranger.handle_timeout(now + 100 * MS);
-    let theirs = stranger.ready().datagrams.into_iter().find(|(to, _)| to == "h2").unwrap().1;
-    assert_eq!(w.hosts[1].receive(now, &theirs).unwrap_err().kind(), ErrorKind::UnknownPeer);
-    assert_eq!(w.hosts[1].receive(now, b"\x05nonsense").unwrap_err().kind(), ErrorKind::MalformedMessage);
-    let mut other = Host::new("h1", Config { cluster: "other".into(), ..config() }, 1, 9, now).unwrap();
-    other.add_group(now, "g0", &IDS, None, HardState::default()).unwrap();
+    let theirs = stranger
+        .ready()
+        .datagrams
+        .into_iter()
+        .find(|(to, _)| to == "h2")
+        .unwrap()
+        .1;
+    assert_eq!(
+        w.hosts[1].receive(now, &theirs).unwrap_err().kind(),
+        ErrorKind::UnknownPeer
+    );
+    assert_eq!(
+        w.hosts[1].receive(now, b"\x05nonsense").unwrap_err().kind(),
+        ErrorKind::MalformedMessage
+    );
+    let mut other = Host::new(
+        "h1",
+        Config {
+            cluster: "other".into(),
+            ..config()
+        },
+        1,
+        9,
+        now,
+    )
+    .unwrap();
+    other
+        .add_group(now, "g0", &IDS, None, HardState::default())
+        .unwrap();
     other.handle_timeout(now + 100 * MS);
-    let foreign = other.ready().datagrams.into_iter().find(|(to, _)| to == "h2").unwrap().1;
-    assert_eq!(w.hosts[1].receive(now, &foreign).unwrap_err().kind(), ErrorKind::WrongCluster);
+    let foreign = other
+        .ready()
+        .datagrams
+        .into_iter()
+        .find(|(to, _)| to == "h2")
+        .unwrap()
+        .1;
+    assert_eq!(
+        w.hosts[1].receive(now, &foreign).unwrap_err().kind(),
+        ErrorKind::WrongCluster
+    );
     let _ = from;
     // Nothing changed: the groups still agree and are led.
     w.run_until(now + 1000 * MS);
@@ -169,14 +254,43 @@ fn bad_datagrams_are_refused_with_a_reason_and_change_nothing() {
 fn commands_on_groups_give_clear_errors() {
     let now = Duration::ZERO;
     let mut h = Host::new("h1", config(), 1, 1, now).unwrap();
-    assert_eq!(h.add_group(now, "g", &["h2"], None, HardState::default()).unwrap_err().kind(), ErrorKind::UnknownPeer);
-    h.add_group(now, "g", &IDS, Some("h2"), HardState::default()).unwrap();
-    assert_eq!(h.add_group(now, "g", &IDS, None, HardState::default()).unwrap_err().kind(), ErrorKind::GroupExists);
-    assert_eq!(h.status(now, "x").unwrap_err().kind(), ErrorKind::UnknownGroup);
-    assert_eq!(h.transfer_leadership(now, "g", None).unwrap_err().kind(), ErrorKind::NotLeader);
-    assert_eq!(Host::new("", config(), 1, 1, now).unwrap_err().kind(), ErrorKind::InvalidId);
+    assert_eq!(
+        h.add_group(now, "g", &["h2"], None, HardState::default())
+            .unwrap_err()
+            .kind(),
+        ErrorKind::UnknownPeer
+    );
+    h.add_group(now, "g", &IDS, Some("h2"), HardState::default())
+        .unwrap();
+    assert_eq!(
+        h.add_group(now, "g", &IDS, None, HardState::default())
+            .unwrap_err()
+            .kind(),
+        ErrorKind::GroupExists
+    );
+    assert_eq!(
+        h.status(now, "x").unwrap_err().kind(),
+        ErrorKind::UnknownGroup
+    );
+    assert_eq!(
+        h.transfer_leadership(now, "g", None).unwrap_err().kind(),
+        ErrorKind::NotLeader
+    );
+    assert_eq!(
+        Host::new("", config(), 1, 1, now).unwrap_err().kind(),
+        ErrorKind::InvalidId
+    );
     h.stop(now);
-    assert_eq!(h.add_group(now, "y", &IDS, None, HardState::default()).unwrap_err().kind(), ErrorKind::Closed);
+    assert_eq!(
+        h.add_group(now, "y", &IDS, None, HardState::default())
+            .unwrap_err()
+            .kind(),
+        ErrorKind::Closed
+    );
     let events = h.ready().events;
-    assert!(events.iter().any(|(g, e)| g == "g" && *e == almost_raft_core::Event::Stopped));
+    assert!(
+        events
+            .iter()
+            .any(|(g, e)| g == "g" && *e == almost_raft_core::Event::Stopped)
+    );
 }

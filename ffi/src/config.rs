@@ -55,9 +55,13 @@ impl almost_raft_config {
 impl almost_raft_config {
     /// The same settings for a host of many groups (peers are named by each group).
     pub(crate) fn host_builder(&self) -> Result<almost_raft::host::HostBuilder, Error> {
-        let mut b = almost_raft::host::HostBuilder::new(self.id.as_str()).config(self.config.clone());
+        let mut b =
+            almost_raft::host::HostBuilder::new(self.id.as_str()).config(self.config.clone());
         if let Some(listen) = &self.listen {
-            b = b.udp(listen, self.addresses.iter().map(|(i, a)| (i.as_str(), a.as_str())));
+            b = b.udp(
+                listen,
+                self.addresses.iter().map(|(i, a)| (i.as_str(), a.as_str())),
+            );
         }
         if let Some(path) = &self.state_path {
             b = b.state_file(path);

@@ -65,7 +65,13 @@ unsafe impl Send for CHostCallbacks {}
 impl HostCallbacks for CHostCallbacks {
     fn send(&mut self, to: &str, datagram: &[u8]) {
         if let Some(send) = self.0.send {
-            send(self.0.userdata, to.as_ptr().cast(), to.len(), datagram.as_ptr(), datagram.len());
+            send(
+                self.0.userdata,
+                to.as_ptr().cast(),
+                to.len(),
+                datagram.as_ptr(),
+                datagram.len(),
+            );
         }
     }
 
@@ -73,14 +79,29 @@ impl HostCallbacks for CHostCallbacks {
         let Some(f) = self.0.group_event else { return };
         use almost_raft_group_event::*;
         let (kind, leader, term) = match event {
-            Event::LeaderChanged { leader, term } => (ALMOST_RAFT_GROUP_LEADER_CHANGED, leader.as_deref(), *term),
-            Event::LeaseChanged { held: true, term } => (ALMOST_RAFT_GROUP_LEASE_GAINED, None, *term),
-            Event::LeaseChanged { held: false, term } => (ALMOST_RAFT_GROUP_LEASE_LOST, None, *term),
+            Event::LeaderChanged { leader, term } => {
+                (ALMOST_RAFT_GROUP_LEADER_CHANGED, leader.as_deref(), *term)
+            }
+            Event::LeaseChanged { held: true, term } => {
+                (ALMOST_RAFT_GROUP_LEASE_GAINED, None, *term)
+            }
+            Event::LeaseChanged { held: false, term } => {
+                (ALMOST_RAFT_GROUP_LEASE_LOST, None, *term)
+            }
             Event::Stopped => (ALMOST_RAFT_GROUP_STOPPED, None, 0),
             Event::RoleChanged { .. } => return,
         };
         let l = leader.unwrap_or("");
-        f(self.0.userdata, group.as_ptr().cast(), group.len(), kind, leader.is_some(), l.as_ptr().cast(), l.len(), term);
+        f(
+            self.0.userdata,
+            group.as_ptr().cast(),
+            group.len(),
+            kind,
+            leader.is_some(),
+            l.as_ptr().cast(),
+            l.len(),
+            term,
+        );
     }
 }
 
@@ -141,14 +162,25 @@ pub extern "C" fn almost_raft_host_add_group(
 ) -> almost_raft_result {
     with_host(host, |h| {
         let group = str_arg(group, group_len, "group")?;
-        let ptrs = bytes_arg(voters.cast(), voter_count * size_of::<*const c_char>(), "voters")?;
-        let lens = bytes_arg(voter_lens.cast(), voter_count * size_of::<usize>(), "voter_lens")?;
+        let ptrs = bytes_arg(
+            voters.cast(),
+            voter_count * size_of::<*const c_char>(),
+            "voters",
+        )?;
+        let lens = bytes_arg(
+            voter_lens.cast(),
+            voter_count * size_of::<usize>(),
+            "voter_lens",
+        )?;
         let mut ids = Vec::with_capacity(voter_count);
         for i in 0..voter_count {
             // SAFETY: checked non-NULL above for voter_count elements; read unaligned-safe.
             let (p, n) = unsafe {
                 (
-                    ptrs.as_ptr().cast::<*const c_char>().add(i).read_unaligned(),
+                    ptrs.as_ptr()
+                        .cast::<*const c_char>()
+                        .add(i)
+                        .read_unaligned(),
                     lens.as_ptr().cast::<usize>().add(i).read_unaligned(),
                 )
             };
@@ -171,7 +203,9 @@ pub extern "C" fn almost_raft_host_remove_group(
     group: *const c_char,
     group_len: usize,
 ) -> almost_raft_result {
-    with_host(host, |h| Ok(h.remove_group(str_arg(group, group_len, "group")?)?))
+    with_host(host, |h| {
+        Ok(h.remove_group(str_arg(group, group_len, "group")?)?)
+    })
 }
 
 /// Hands the host a datagram another host sent. Malformed, unsigned or replayed datagrams,
@@ -198,7 +232,11 @@ pub extern "C" fn almost_raft_host_transfer_leadership(
 ) -> almost_raft_result {
     with_host(host, |h| {
         let group = str_arg(group, group_len, "group")?;
-        let to = if to.is_null() { None } else { Some(str_arg(to, to_len, "to")?) };
+        let to = if to.is_null() {
+            None
+        } else {
+            Some(str_arg(to, to_len, "to")?)
+        };
         h.transfer_leadership(group, to)?;
         Ok(())
     })
@@ -229,7 +267,10 @@ pub extern "C" fn almost_raft_host_group_status(
         let out = non_null_mut(out, "out")?;
         let s = h.status(str_arg(group, group_len, "group")?)?;
         let mut leader = [0 as c_char; crate::ALMOST_RAFT_ID_BUF_LEN];
-        for (to, from) in leader.iter_mut().zip(s.leader.as_deref().unwrap_or("").bytes()) {
+        for (to, from) in leader
+            .iter_mut()
+            .zip(s.leader.as_deref().unwrap_or("").bytes())
+        {
             *to = from as c_char;
         }
         *out = almost_raft_group_status {

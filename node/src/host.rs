@@ -6,8 +6,8 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
-use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
 use std::time::Duration;
 
 use almost_raft::embed::host::EmbeddedHost;
@@ -15,7 +15,9 @@ use almost_raft::embed::{HostItem, HostQueue, QueuedHostCallbacks};
 use almost_raft::host::HostBuilder;
 use almost_raft::{Config, Event, Keyring};
 use napi::bindgen_prelude::*;
-use napi::threadsafe_function::{ThreadsafeCallContext, ThreadsafeFunctionCallMode, ThreadsafeFunctionHandle};
+use napi::threadsafe_function::{
+    ThreadsafeCallContext, ThreadsafeFunctionCallMode, ThreadsafeFunctionHandle,
+};
 use napi::{Env, sys};
 use napi_derive::napi;
 
@@ -53,23 +55,40 @@ pub struct Host {
 
 #[napi]
 impl Host {
-    #[napi(constructor, ts_args_type = "options: { id: string, send?: (to: string, data: Buffer) => void, onEvent?: (event: { group: string, kind: 'leader' | 'lease' | 'stopped', leader: string | null, term: number, held: boolean | null }) => void, listen?: string, peers?: Record<string, string>, electionTimeoutMs?: number, heartbeatIntervalMs?: number, stateFile?: string, cluster?: string, keys?: Array<Buffer | Uint8Array> }")]
+    #[napi(
+        constructor,
+        ts_args_type = "options: { id: string, send?: (to: string, data: Buffer) => void, onEvent?: (event: { group: string, kind: 'leader' | 'lease' | 'stopped', leader: string | null, term: number, held: boolean | null }) => void, listen?: string, peers?: Record<string, string>, electionTimeoutMs?: number, heartbeatIntervalMs?: number, stateFile?: string, cluster?: string, keys?: Array<Buffer | Uint8Array> }"
+    )]
     pub fn new(env: Env, options: Unknown) -> Result<Self> {
         let env = env.raw();
         let o = options.raw();
         if raw::type_of(env, o)? != sys::ValueType::napi_object {
-            return Err(throw_type(env, "The \"options\" argument", "of type object", o));
+            return Err(throw_type(
+                env,
+                "The \"options\" argument",
+                "of type object",
+                o,
+            ));
         }
         let id = match prop(env, o, "id", false)? {
             Some(v) => string_arg(env, v, "options.id")?,
-            None => return Err(throw_type(env, "options.id", "of type string", raw::undefined(env)?)),
+            None => {
+                return Err(throw_type(
+                    env,
+                    "options.id",
+                    "of type string",
+                    raw::undefined(env)?,
+                ));
+            }
         };
         let mut config = Config::default();
         if let Some(v) = prop(env, o, "electionTimeoutMs", false)? {
-            config.election_timeout = Duration::from_millis(count_arg(env, v, "electionTimeoutMs")?);
+            config.election_timeout =
+                Duration::from_millis(count_arg(env, v, "electionTimeoutMs")?);
         }
         if let Some(v) = prop(env, o, "heartbeatIntervalMs", false)? {
-            config.heartbeat_interval = Duration::from_millis(count_arg(env, v, "heartbeatIntervalMs")?);
+            config.heartbeat_interval =
+                Duration::from_millis(count_arg(env, v, "heartbeatIntervalMs")?);
         }
         if let Some(v) = prop(env, o, "cluster", false)? {
             config.cluster = string_arg(env, v, "options.cluster")?;
@@ -81,29 +100,53 @@ impl Host {
         if let Some(v) = prop(env, o, "keys", false)? {
             let keys = keys_arg(env, v, "options.keys")?;
             if !keys.is_empty() {
-                let keyring = Keyring::new(&keys).map_err(|e| throw_core(env, &almost_raft::Error::Unauthenticated(e)))?;
+                let keyring = Keyring::new(&keys)
+                    .map_err(|e| throw_core(env, &almost_raft::Error::Unauthenticated(e)))?;
                 builder = builder.keyring(keyring);
             }
         }
-        let send = prop(env, o, "send", true)?.map(|v| function_arg(env, v, "options.send")).transpose()?;
-        let on_event = prop(env, o, "onEvent", true)?.map(|v| function_arg(env, v, "options.onEvent")).transpose()?;
-        let listen = prop(env, o, "listen", true)?.map(|v| string_arg(env, v, "options.listen")).transpose()?;
+        let send = prop(env, o, "send", true)?
+            .map(|v| function_arg(env, v, "options.send"))
+            .transpose()?;
+        let on_event = prop(env, o, "onEvent", true)?
+            .map(|v| function_arg(env, v, "options.onEvent"))
+            .transpose()?;
+        let listen = prop(env, o, "listen", true)?
+            .map(|v| string_arg(env, v, "options.listen"))
+            .transpose()?;
         let udp = listen.is_some();
         match (&listen, &send) {
             (Some(listen), None) => {
                 let Some(peers) = prop(env, o, "peers", false)? else {
-                    return Err(throw_type(env, "options.peers", "an object of addresses", raw::undefined(env)?));
+                    return Err(throw_type(
+                        env,
+                        "options.peers",
+                        "an object of addresses",
+                        raw::undefined(env)?,
+                    ));
                 };
                 let mut addresses = Vec::new();
                 for key in raw::keys(env, peers)? {
-                    let addr = string_arg(env, raw::get(env, peers, &key)?, &format!("options.peers.{key}"))?;
+                    let addr = string_arg(
+                        env,
+                        raw::get(env, peers, &key)?,
+                        &format!("options.peers.{key}"),
+                    )?;
                     addresses.push((key, addr));
                 }
-                builder = builder.udp(listen, addresses.iter().map(|(i, a)| (i.as_str(), a.as_str())));
+                builder = builder.udp(
+                    listen,
+                    addresses.iter().map(|(i, a)| (i.as_str(), a.as_str())),
+                );
             }
             (None, Some(_)) => {}
             _ => {
-                return Err(throw_type(env, "options.send", "a function (or give listen and peers, not both)", raw::undefined(env)?));
+                return Err(throw_type(
+                    env,
+                    "options.send",
+                    "a function (or give listen and peers, not both)",
+                    raw::undefined(env)?,
+                ));
             }
         }
         let queue = Arc::new(HostQueue::default());
@@ -116,7 +159,8 @@ impl Host {
             close_waiters: Vec::new(),
         }));
         let napi_env = Env::from_raw(env);
-        let target: Function<(), Unknown<'static>> = napi_env.create_function("almostRaftHostEvents", crate::noop)?;
+        let target: Function<(), Unknown<'static>> =
+            napi_env.create_function("almostRaftHostEvents", crate::noop)?;
         let wake: WakeJs = {
             let js = js.clone();
             target
@@ -138,8 +182,15 @@ impl Host {
         Ok(Host { handle, id, js })
     }
 
-    fn run<T>(&self, env: sys::napi_env, f: impl FnOnce(&EmbeddedHost) -> std::result::Result<T, almost_raft::Error>) -> Result<T> {
-        let host = hosts().get(&self.handle).cloned().ok_or_else(|| throw_core(env, &almost_raft::Error::Closed))?;
+    fn run<T>(
+        &self,
+        env: sys::napi_env,
+        f: impl FnOnce(&EmbeddedHost) -> std::result::Result<T, almost_raft::Error>,
+    ) -> Result<T> {
+        let host = hosts()
+            .get(&self.handle)
+            .cloned()
+            .ok_or_else(|| throw_core(env, &almost_raft::Error::Closed))?;
         f(&host).map_err(|e| throw_core(env, &e))
     }
 
@@ -152,19 +203,39 @@ impl Host {
     /// Hosts `group` here: `voters` are its hosts (this one among them), `preferred` the host
     /// that should lead it whenever it answers.
     #[napi(ts_args_type = "group: string, voters: string[], preferred?: string | null")]
-    pub fn add_group(&self, env: Env, group: Unknown, voters: Unknown, preferred: Option<Unknown>) -> Result<()> {
+    pub fn add_group(
+        &self,
+        env: Env,
+        group: Unknown,
+        voters: Unknown,
+        preferred: Option<Unknown>,
+    ) -> Result<()> {
         let env = env.raw();
         let group = string_arg(env, group.raw(), "The \"group\" argument")?;
         let v = voters.raw();
         if !raw::is_array(env, v)? {
-            return Err(throw_type(env, "The \"voters\" argument", "an array of strings", v));
+            return Err(throw_type(
+                env,
+                "The \"voters\" argument",
+                "an array of strings",
+                v,
+            ));
         }
         let mut ids = Vec::new();
         for i in 0..raw::array_len(env, v)? {
-            ids.push(string_arg(env, raw::element(env, v, i)?, &format!("voters[{i}]"))?);
+            ids.push(string_arg(
+                env,
+                raw::element(env, v, i)?,
+                &format!("voters[{i}]"),
+            )?);
         }
         let preferred = match preferred.map(|p| p.raw()) {
-            Some(p) if !matches!(raw::type_of(env, p)?, sys::ValueType::napi_undefined | sys::ValueType::napi_null) => {
+            Some(p)
+                if !matches!(
+                    raw::type_of(env, p)?,
+                    sys::ValueType::napi_undefined | sys::ValueType::napi_null
+                ) =>
+            {
                 Some(string_arg(env, p, "The \"preferred\" argument")?)
             }
             _ => None,
@@ -186,7 +257,12 @@ impl Host {
         let env = env.raw();
         let v = data.raw();
         let Some(bytes) = raw::bytes(env, v)? else {
-            return Err(throw_type(env, "The \"data\" argument", "a Buffer or Uint8Array", v));
+            return Err(throw_type(
+                env,
+                "The \"data\" argument",
+                "a Buffer or Uint8Array",
+                v,
+            ));
         };
         let bytes = bytes.to_vec();
         self.run(env, |h| h.receive(&bytes))
@@ -194,11 +270,21 @@ impl Host {
 
     /// Hands `group`'s leadership to `to` (or its most recently heard voter); returns it.
     #[napi(ts_args_type = "group: string, to?: string | null")]
-    pub fn transfer_leadership(&self, env: Env, group: Unknown, to: Option<Unknown>) -> Result<String> {
+    pub fn transfer_leadership(
+        &self,
+        env: Env,
+        group: Unknown,
+        to: Option<Unknown>,
+    ) -> Result<String> {
         let env = env.raw();
         let group = string_arg(env, group.raw(), "The \"group\" argument")?;
         let to = match to.map(|t| t.raw()) {
-            Some(t) if !matches!(raw::type_of(env, t)?, sys::ValueType::napi_undefined | sys::ValueType::napi_null) => {
+            Some(t)
+                if !matches!(
+                    raw::type_of(env, t)?,
+                    sys::ValueType::napi_undefined | sys::ValueType::napi_null
+                ) =>
+            {
                 Some(string_arg(env, t, "The \"to\" argument")?)
             }
             _ => None,
@@ -207,7 +293,10 @@ impl Host {
     }
 
     /// What this host knows of `group`: `{ role, term, leader, leaseRemainingMs }`.
-    #[napi(ts_args_type = "group: string", ts_return_type = "{ role: string, term: number, leader: string | null, leaseRemainingMs: number | null }")]
+    #[napi(
+        ts_args_type = "group: string",
+        ts_return_type = "{ role: string, term: number, leader: string | null, leaseRemainingMs: number | null }"
+    )]
     pub fn status(&self, env: Env, group: Unknown) -> Result<Unknown<'_>> {
         let raw_env = env.raw();
         let group = string_arg(raw_env, group.raw(), "The \"group\" argument")?;
@@ -234,8 +323,18 @@ impl Host {
         let raw_env = env.raw();
         let s = self.run(raw_env, |h| Ok(h.stats()))?;
         let obj = raw::object(raw_env)?;
-        raw::set(raw_env, obj, "groups", raw::number(raw_env, s.groups as f64)?)?;
-        raw::set(raw_env, obj, "leading", raw::number(raw_env, s.leading as f64)?)?;
+        raw::set(
+            raw_env,
+            obj,
+            "groups",
+            raw::number(raw_env, s.groups as f64)?,
+        )?;
+        raw::set(
+            raw_env,
+            obj,
+            "leading",
+            raw::number(raw_env, s.leading as f64)?,
+        )?;
         raw::set(raw_env, obj, "quiet", raw::number(raw_env, s.quiet as f64)?)?;
         Ok(unsafe { Unknown::from_raw_unchecked(raw_env, obj) })
     }
@@ -255,7 +354,11 @@ impl Host {
         }
         if let Some(host) = hosts().remove(&self.handle) {
             let closer = host.clone();
-            if std::thread::Builder::new().name("almost-raft-close".into()).spawn(move || closer.close()).is_err() {
+            if std::thread::Builder::new()
+                .name("almost-raft-close".into())
+                .spawn(move || closer.close())
+                .is_err()
+            {
                 host.close();
             }
         }
@@ -271,7 +374,10 @@ fn drain(state: &Rc<RefCell<HostJs>>, env: sys::napi_env) {
             HostItem::Send { to, datagram } => {
                 let send = state.borrow().send.clone();
                 if let Some(send) = send {
-                    if let Ok(args) = (|| Ok::<_, Error>([raw::string(env, &to)?, raw::buffer(env, &datagram)?]))() {
+                    if let Ok(args) =
+                        (|| Ok::<_, Error>([raw::string(env, &to)?, raw::buffer(env, &datagram)?]))(
+                        )
+                    {
                         if let Err(thrown) = send.call(env, &args) {
                             warn(env, "send", thrown);
                         }
@@ -332,7 +438,10 @@ fn event_value(env: sys::napi_env, group: &str, event: &Event) -> Result<Value> 
 
 /// A throwing callback is reported as a process warning; the host goes on.
 fn warn(env: sys::napi_env, callback: &str, thrown: Value) {
-    let message = format!("the {callback} callback of an almost-raft host threw: {}", raw::describe_thrown(env, thrown));
+    let message = format!(
+        "the {callback} callback of an almost-raft host threw: {}",
+        raw::describe_thrown(env, thrown)
+    );
     let _ = crate::events::emit_warning(env, "ERR_CALLBACK_THREW", &message, None);
     raw::clear_exception(env);
 }

@@ -119,7 +119,10 @@ fn close_at_env_teardown(handle: u64) {
     }
 }
 
-pub(crate) extern "C" fn noop(_env: sys::napi_env, _info: sys::napi_callback_info) -> sys::napi_value {
+pub(crate) extern "C" fn noop(
+    _env: sys::napi_env,
+    _info: sys::napi_callback_info,
+) -> sys::napi_value {
     std::ptr::null_mut()
 }
 

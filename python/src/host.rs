@@ -52,12 +52,16 @@ impl NativeHost {
         };
         let mut builder = HostBuilder::new(id).config(config);
         if !keys.is_empty() {
-            let keyring = Keyring::new(&keys).map_err(|e| raise(py, almost_raft::Error::Unauthenticated(e)))?;
+            let keyring = Keyring::new(&keys)
+                .map_err(|e| raise(py, almost_raft::Error::Unauthenticated(e)))?;
             builder = builder.keyring(keyring);
         }
         let udp = listen.is_some();
         if let Some(listen) = &listen {
-            builder = builder.udp(listen, addresses.iter().map(|(i, a)| (i.as_str(), a.as_str())));
+            builder = builder.udp(
+                listen,
+                addresses.iter().map(|(i, a)| (i.as_str(), a.as_str())),
+            );
         }
         if let Some(path) = state_path {
             builder = builder.state_file(path);
@@ -72,9 +76,17 @@ impl NativeHost {
     }
 
     #[pyo3(signature = (group, voters, preferred=None))]
-    fn add_group(&self, py: Python<'_>, group: &str, voters: Vec<String>, preferred: Option<&str>) -> PyResult<()> {
+    fn add_group(
+        &self,
+        py: Python<'_>,
+        group: &str,
+        voters: Vec<String>,
+        preferred: Option<&str>,
+    ) -> PyResult<()> {
         let voters: Vec<&str> = voters.iter().map(String::as_str).collect();
-        self.host.add_group(group, &voters, preferred).map_err(|e| raise(py, e))
+        self.host
+            .add_group(group, &voters, preferred)
+            .map_err(|e| raise(py, e))
     }
 
     fn remove_group(&self, py: Python<'_>, group: &str) -> PyResult<()> {
@@ -86,14 +98,30 @@ impl NativeHost {
     }
 
     #[pyo3(signature = (group, to=None))]
-    fn transfer_leadership(&self, py: Python<'_>, group: &str, to: Option<&str>) -> PyResult<String> {
-        self.host.transfer_leadership(group, to).map_err(|e| raise(py, e))
+    fn transfer_leadership(
+        &self,
+        py: Python<'_>,
+        group: &str,
+        to: Option<&str>,
+    ) -> PyResult<String> {
+        self.host
+            .transfer_leadership(group, to)
+            .map_err(|e| raise(py, e))
     }
 
     /// (role, term, leader, lease_remaining_ms)
-    fn status(&self, py: Python<'_>, group: &str) -> PyResult<(&'static str, u64, Option<String>, Option<f64>)> {
+    fn status(
+        &self,
+        py: Python<'_>,
+        group: &str,
+    ) -> PyResult<(&'static str, u64, Option<String>, Option<f64>)> {
         let s = self.host.status(group).map_err(|e| raise(py, e))?;
-        Ok((s.role.name(), s.term, s.leader, s.lease_remaining.map(|d| d.as_secs_f64() * 1000.0)))
+        Ok((
+            s.role.name(),
+            s.term,
+            s.leader,
+            s.lease_remaining.map(|d| d.as_secs_f64() * 1000.0),
+        ))
     }
 
     /// (groups, leading, quiet)
@@ -105,14 +133,24 @@ impl NativeHost {
     /// The next callback: ("send", to, bytes), ("leader", group, leader, term),
     /// ("lease", group, held, term), ("stopped", group), ("closed",) once, last; None when
     /// nothing came within `timeout_ms`.
-    fn next_callback<'py>(&self, py: Python<'py>, timeout_ms: u64) -> PyResult<Option<Bound<'py, PyAny>>> {
+    fn next_callback<'py>(
+        &self,
+        py: Python<'py>,
+        timeout_ms: u64,
+    ) -> PyResult<Option<Bound<'py, PyAny>>> {
         let item = py.detach(|| self.queue.pop(Duration::from_millis(timeout_ms)));
         let Some(item) = item else { return Ok(None) };
         Ok(Some(match item {
-            HostItem::Send { to, datagram } => ("send", to, PyBytes::new(py, &datagram)).into_pyobject(py)?.into_any(),
+            HostItem::Send { to, datagram } => ("send", to, PyBytes::new(py, &datagram))
+                .into_pyobject(py)?
+                .into_any(),
             HostItem::Event { group, event } => match event {
-                Event::LeaderChanged { leader, term } => ("leader", group, leader, term).into_pyobject(py)?.into_any(),
-                Event::LeaseChanged { held, term } => ("lease", group, held, term).into_pyobject(py)?.into_any(),
+                Event::LeaderChanged { leader, term } => ("leader", group, leader, term)
+                    .into_pyobject(py)?
+                    .into_any(),
+                Event::LeaseChanged { held, term } => {
+                    ("lease", group, held, term).into_pyobject(py)?.into_any()
+                }
                 Event::Stopped => ("stopped", group).into_pyobject(py)?.into_any(),
                 Event::RoleChanged { .. } => return Ok(None),
             },

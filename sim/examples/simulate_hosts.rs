@@ -43,7 +43,14 @@ fn main() -> ExitCode {
         match run_hosts(seed, &config) {
             Ok(r) => println!(
                 "seed {seed}: ok: {} steps, {} datagrams, {} crashes, {} partitions, {} elections won, settled {:?} after the heal, idle {:.0} datagrams/s, leaders per host {:?}",
-                r.steps, r.datagrams, r.crashes, r.partitions, r.elections_won, r.settle_time, r.idle_datagrams_per_second, r.leaders
+                r.steps,
+                r.datagrams,
+                r.crashes,
+                r.partitions,
+                r.elections_won,
+                r.settle_time,
+                r.idle_datagrams_per_second,
+                r.leaders
             ),
             Err(v) => {
                 eprintln!("{v}");

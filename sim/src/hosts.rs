@@ -14,10 +14,10 @@ use std::collections::{BinaryHeap, HashMap};
 use std::fmt;
 use std::time::Duration;
 
+use almost_raft_core::config::Config;
 use almost_raft_core::host::{GroupId, Host};
 use almost_raft_core::machine::{Event, Role};
 use almost_raft_core::storage::HardState;
-use almost_raft_core::config::Config;
 use rand::{Rng, RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -93,7 +93,11 @@ pub struct HostViolation {
 
 impl fmt::Display for HostViolation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "host simulation failed: seed {} at {:?}: {}", self.seed, self.at, self.what)?;
+        writeln!(
+            f,
+            "host simulation failed: seed {} at {:?}: {}",
+            self.seed, self.at, self.what
+        )?;
         writeln!(f, "config: {:?}", self.config)?;
         write!(f, "replay: {}", self.config.replay_command(self.seed))
     }
@@ -246,7 +250,11 @@ impl World {
 
     /// Starts (or restarts) host `h` from what its disk holds, on a freshly drifting clock.
     fn start(&mut self, h: usize) {
-        let drift = if self.config.faults { self.rng.random_range(-40_000i64..40_000) } else { 0 };
+        let drift = if self.config.faults {
+            self.rng.random_range(-40_000i64..40_000)
+        } else {
+            0
+        };
         let offset = Duration::from_millis(self.rng.random_range(0..10_000));
         let clock = Clock::new(offset, drift);
         let local = clock.local(self.now);
@@ -261,8 +269,14 @@ impl World {
         };
         let incarnation = sim.incarnation;
         let seed = self.rng.next_u64();
-        let mut host = Host::new(self.ids[h].clone(), self.config_for_groups(), incarnation, seed, local)
-            .expect("valid host");
+        let mut host = Host::new(
+            self.ids[h].clone(),
+            self.config_for_groups(),
+            incarnation,
+            seed,
+            local,
+        )
+        .expect("valid host");
         let sim = &self.hosts[h];
         for (id, voters, preferred) in &self.groups {
             if !voters.contains(&h) {
@@ -271,7 +285,8 @@ impl World {
             let names: Vec<&str> = voters.iter().map(|v| self.ids[*v].as_str()).collect();
             let state = sim.saved.get(id).cloned().unwrap_or_default();
             let preferred = preferred.map(|p| self.ids[p].as_str());
-            host.add_group(local, id, &names, preferred, state).expect("valid group");
+            host.add_group(local, id, &names, preferred, state)
+                .expect("valid group");
         }
         self.hosts[h].host = Some(host);
         self.after_host(h);
@@ -279,7 +294,8 @@ impl World {
 
     fn schedule(&mut self, after: Duration, action: Action) {
         self.seq += 1;
-        self.queue.push(Reverse((self.now + after, self.seq, action)));
+        self.queue
+            .push(Reverse((self.now + after, self.seq, action)));
     }
 
     fn violation(&self, what: String) -> Box<HostViolation> {
@@ -318,7 +334,8 @@ impl World {
                 let window = 10 * self.config.election_timeout;
                 if self.now >= since + window {
                     let secs = (self.now - since).as_secs_f64();
-                    self.report.idle_datagrams_per_second = (self.report.datagrams - count) as f64 / secs;
+                    self.report.idle_datagrams_per_second =
+                        (self.report.datagrams - count) as f64 / secs;
                     self.report.leaders = self
                         .hosts
                         .iter()
@@ -328,7 +345,12 @@ impl World {
                 }
             }
             if self.now > settle_limit {
-                let quiet: usize = self.hosts.iter().filter_map(|h| h.host.as_ref()).map(|h| h.stats().quiet).sum();
+                let quiet: usize = self
+                    .hosts
+                    .iter()
+                    .filter_map(|h| h.host.as_ref())
+                    .map(|h| h.stats().quiet)
+                    .sum();
                 let example = self.describe_unsettled();
                 return Err(self.violation(format!(
                     "not settled {:?} after the last heal: every group led and agreed: {}, quiet group replicas: {quiet}, balanced: {}; {example}",
@@ -345,7 +367,9 @@ impl World {
         match action {
             Action::Deliver { to, bytes } => {
                 let local = self.hosts[to].clock.local(self.now);
-                let Some(host) = self.hosts[to].host.as_mut() else { return Ok(()) };
+                let Some(host) = self.hosts[to].host.as_mut() else {
+                    return Ok(());
+                };
                 // Replays and garbage are refused.
                 if let Err(e) = host.receive(local, &bytes) {
                     if self.config.verbose && self.healed_at.is_some() {
@@ -354,12 +378,17 @@ impl World {
                 }
                 self.after_host(to);
             }
-            Action::Timer { host: h, generation } => {
+            Action::Timer {
+                host: h,
+                generation,
+            } => {
                 if self.hosts[h].timer_generation != generation {
                     return Ok(());
                 }
                 let local = self.hosts[h].clock.local(self.now);
-                let Some(host) = self.hosts[h].host.as_mut() else { return Ok(()) };
+                let Some(host) = self.hosts[h].host.as_mut() else {
+                    return Ok(());
+                };
                 host.handle_timeout(local);
                 self.after_host(h);
             }
@@ -468,7 +497,9 @@ impl World {
     /// when they are done.
     fn after_host(&mut self, h: usize) {
         loop {
-            let Some(host) = self.hosts[h].host.as_mut() else { return };
+            let Some(host) = self.hosts[h].host.as_mut() else {
+                return;
+            };
             let ready = host.ready();
             if ready.is_empty() {
                 break;
@@ -520,7 +551,11 @@ impl World {
     }
 
     fn disk_done(&mut self, h: usize) {
-        while self.hosts[h].writing.front().is_some_and(|w| w.done <= self.now) {
+        while self.hosts[h]
+            .writing
+            .front()
+            .is_some_and(|w| w.done <= self.now)
+        {
             let w = self.hosts[h].writing.pop_front().expect("checked");
             for (group, state) in &w.states {
                 self.hosts[h].saved.insert(group.clone(), state.clone());
@@ -538,7 +573,11 @@ impl World {
             // The batch that gathered meanwhile starts now.
             let sim = &mut self.hosts[h];
             if let Some(next) = sim.writing.front_mut() {
-                let delay = if next.states.is_empty() { Duration::ZERO } else { sim.disk_delay };
+                let delay = if next.states.is_empty() {
+                    Duration::ZERO
+                } else {
+                    sim.disk_delay
+                };
                 next.done = self.now + delay;
                 if !delay.is_zero() {
                     self.schedule(delay, Action::DiskDone { host: h });
@@ -549,7 +588,11 @@ impl World {
     }
 
     fn transmit(&mut self, from: usize, to: &str, bytes: Vec<u8>) {
-        let to = self.ids.iter().position(|i| i == to).expect("a simulated host");
+        let to = self
+            .ids
+            .iter()
+            .position(|i| i == to)
+            .expect("a simulated host");
         self.report.datagrams += 1;
         if self.captured.len() < 64 && self.rng.random_bool(0.01) {
             self.captured.push((to, bytes.clone()));
@@ -557,21 +600,40 @@ impl World {
         if self.blocked[from][to] || self.rng.random_bool(self.loss) {
             return;
         }
-        let copies = if self.rng.random_bool(self.duplicate) { 2 } else { 1 };
+        let copies = if self.rng.random_bool(self.duplicate) {
+            2
+        } else {
+            1
+        };
         for _ in 0..copies {
-            let delay = Duration::from_micros(self.rng.random_range(500..=self.max_delay_ms * 1000));
-            self.schedule(delay, Action::Deliver { to, bytes: bytes.clone() });
+            let delay =
+                Duration::from_micros(self.rng.random_range(500..=self.max_delay_ms * 1000));
+            self.schedule(
+                delay,
+                Action::Deliver {
+                    to,
+                    bytes: bytes.clone(),
+                },
+            );
         }
     }
 
     fn reschedule(&mut self, h: usize) {
-        let Some(host) = self.hosts[h].host.as_ref() else { return };
+        let Some(host) = self.hosts[h].host.as_ref() else {
+            return;
+        };
         let due = self.hosts[h].clock.global(host.next_deadline());
         let sim = &mut self.hosts[h];
         sim.timer_generation += 1;
         let generation = sim.timer_generation;
         let after = due.saturating_sub(self.now);
-        self.schedule(after, Action::Timer { host: h, generation });
+        self.schedule(
+            after,
+            Action::Timer {
+                host: h,
+                generation,
+            },
+        );
     }
 
     // --- the checker -----------------------------------------------------------------
@@ -582,7 +644,10 @@ impl World {
             eprintln!("{:?} {} {group} {event:?}", self.now, self.ids[h]);
         }
         match event {
-            Event::RoleChanged { role: Role::Leader, term } => {
+            Event::RoleChanged {
+                role: Role::Leader,
+                term,
+            } => {
                 self.report.elections_won += 1;
                 if let Some(&other) = self.leader_of.get(&(g, term)) {
                     if other != h {
@@ -638,7 +703,9 @@ impl World {
             let mut seen: Option<(Option<String>, u64)> = None;
             for &v in &voters {
                 let local = self.hosts[v].clock.local(self.now);
-                let Some(host) = self.hosts[v].host.as_mut() else { return Ok(false) };
+                let Some(host) = self.hosts[v].host.as_mut() else {
+                    return Ok(false);
+                };
                 let status = host.status(local, &id).expect("hosted");
                 let here = (status.leader.clone(), status.term);
                 if here.0.is_none() || seen.as_ref().is_some_and(|s| *s != here) {
@@ -657,11 +724,22 @@ impl World {
     fn describe_unsettled(&mut self) -> String {
         if self.settled {
             // Led and agreed: name a group that is not quiet everywhere.
-            self.unsettled = self.groups.iter().find(|(id, voters, _)| {
-                voters.iter().any(|v| self.hosts[*v].host.as_ref().is_some_and(|h| !h.is_quiet(id).unwrap_or(true)))
-            }).map(|(id, _, _)| id.clone());
+            self.unsettled = self
+                .groups
+                .iter()
+                .find(|(id, voters, _)| {
+                    voters.iter().any(|v| {
+                        self.hosts[*v]
+                            .host
+                            .as_ref()
+                            .is_some_and(|h| !h.is_quiet(id).unwrap_or(true))
+                    })
+                })
+                .map(|(id, _, _)| id.clone());
         }
-        let Some(group) = self.unsettled.clone() else { return String::new() };
+        let Some(group) = self.unsettled.clone() else {
+            return String::new();
+        };
         let g = self.group_index[&group];
         let mut out = format!("group {group}:");
         for &v in &self.groups[g].1.clone() {
@@ -669,7 +747,10 @@ impl World {
             if let Some(host) = self.hosts[v].host.as_mut() {
                 let s = host.status(local, &group).expect("hosted");
                 let quiet = host.is_quiet(&group).expect("hosted");
-                out += &format!(" {} {:?} term {} leader {:?} voted {:?} quiet {quiet};", self.ids[v], s.role, s.term, s.leader, s.voted_for);
+                out += &format!(
+                    " {} {:?} term {} leader {:?} voted {:?} quiet {quiet};",
+                    self.ids[v], s.role, s.term, s.leader, s.voted_for
+                );
             }
         }
         out
@@ -682,7 +763,11 @@ impl World {
             .map(|sim| match &sim.host {
                 Some(h) => {
                     let s = h.stats();
-                    let _ = sim.clock.local(self.now).checked_sub(h.next_deadline()).map(|late| eprint!("[{} late {late:?}] ", h.id()));
+                    let _ = sim
+                        .clock
+                        .local(self.now)
+                        .checked_sub(h.next_deadline())
+                        .map(|late| eprint!("[{} late {late:?}] ", h.id()));
                     format!(
                         "lead {} quiet {} balance {} disk {:?} queue {}",
                         s.leading,
@@ -719,12 +804,21 @@ impl World {
     }
 
     fn balance_handovers(&self) -> u64 {
-        self.hosts.iter().filter_map(|h| h.host.as_ref()).map(|h| h.stats().handovers_for_balance).sum()
+        self.hosts
+            .iter()
+            .filter_map(|h| h.host.as_ref())
+            .map(|h| h.stats().handovers_for_balance)
+            .sum()
     }
 
     fn all_quiet(&self) -> bool {
         let replicas = self.config.groups * self.config.voters.min(self.config.hosts);
-        let quiet: usize = self.hosts.iter().filter_map(|h| h.host.as_ref()).map(|h| h.stats().quiet).sum();
+        let quiet: usize = self
+            .hosts
+            .iter()
+            .filter_map(|h| h.host.as_ref())
+            .map(|h| h.stats().quiet)
+            .sum();
         quiet == replicas
     }
 }

@@ -43,7 +43,8 @@ impl Dispatch {
         let mut guard = lock(&self.callbacks);
         if let Some(callbacks) = guard.as_mut() {
             let outer = IN_CALLBACK.with(|c| c.replace(self.id()));
-            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(callbacks.as_mut())));
+            let result =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(callbacks.as_mut())));
             IN_CALLBACK.with(|c| c.set(outer));
             if result.is_err() {
                 tracing::error!("a host callback panicked; the host goes on");
@@ -66,7 +67,11 @@ pub struct EmbeddedHost {
 impl EmbeddedHost {
     /// Starts a host (its builder's transport is replaced by `callbacks.send`, unless it
     /// uses the built-in UDP transport) on the process-wide runtime.
-    pub fn start(builder: HostBuilder, callbacks: impl HostCallbacks, udp: bool) -> Result<Self, Error> {
+    pub fn start(
+        builder: HostBuilder,
+        callbacks: impl HostCallbacks,
+        udp: bool,
+    ) -> Result<Self, Error> {
         let dispatch = Arc::new(Dispatch {
             callbacks: Mutex::new(Some(Box::new(callbacks))),
         });
@@ -82,7 +87,8 @@ impl EmbeddedHost {
             Arc::new(builder.start()?)
         };
         let done = Arc::new((Mutex::new(false), Condvar::new()));
-        let (pump_handle, pump_dispatch, pump_done) = (handle.clone(), dispatch.clone(), done.clone());
+        let (pump_handle, pump_dispatch, pump_done) =
+            (handle.clone(), dispatch.clone(), done.clone());
         rt.spawn(async move {
             while let Some(e) = pump_handle.next_event().await {
                 if matches!(e.event, Event::RoleChanged { .. }) {
@@ -94,10 +100,19 @@ impl EmbeddedHost {
             *lock(&pump_done.0) = true;
             pump_done.1.notify_all();
         });
-        Ok(EmbeddedHost { handle, dispatch, done })
+        Ok(EmbeddedHost {
+            handle,
+            dispatch,
+            done,
+        })
     }
 
-    pub fn add_group(&self, group: &str, voters: &[&str], preferred: Option<&str>) -> Result<(), Error> {
+    pub fn add_group(
+        &self,
+        group: &str,
+        voters: &[&str],
+        preferred: Option<&str>,
+    ) -> Result<(), Error> {
         self.handle.add_group(group, voters, preferred)
     }
     pub fn remove_group(&self, group: &str) -> Result<(), Error> {

@@ -17,8 +17,14 @@ use crate::runtime::shared::lock;
 /// One callback to run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HostItem {
-    Send { to: String, datagram: Vec<u8> },
-    Event { group: String, event: Event },
+    Send {
+        to: String,
+        datagram: Vec<u8>,
+    },
+    Event {
+        group: String,
+        event: Event,
+    },
     /// The host stopped and every callback before this was taken: the last item.
     Closed,
 }
@@ -46,7 +52,11 @@ impl HostQueue {
         }
         if matches!(item, HostItem::Send { .. }) {
             if s.sends == MAX_QUEUED_SENDS {
-                if let Some(i) = s.items.iter().position(|i| matches!(i, HostItem::Send { .. })) {
+                if let Some(i) = s
+                    .items
+                    .iter()
+                    .position(|i| matches!(i, HostItem::Send { .. }))
+                {
                     s.items.remove(i);
                     s.sends -= 1;
                     s.dropped_sends += 1;
@@ -87,7 +97,11 @@ impl HostQueue {
             if left.is_zero() {
                 return None;
             }
-            s = self.ready.wait_timeout(s, left).unwrap_or_else(|p| p.into_inner()).0;
+            s = self
+                .ready
+                .wait_timeout(s, left)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
         }
     }
 
@@ -165,8 +179,20 @@ mod tests {
         assert_eq!(queue.take_dropped(), 5);
         let items = queue.drain();
         assert_eq!(items.len(), 1 + MAX_QUEUED_SENDS + 1);
-        assert_eq!(items[0], HostItem::Event { group: "g".into(), event: Event::Stopped });
-        assert_eq!(items[1], HostItem::Send { to: "h2".into(), datagram: vec![5] });
+        assert_eq!(
+            items[0],
+            HostItem::Event {
+                group: "g".into(),
+                event: Event::Stopped
+            }
+        );
+        assert_eq!(
+            items[1],
+            HostItem::Send {
+                to: "h2".into(),
+                datagram: vec![5]
+            }
+        );
         assert_eq!(items.last(), Some(&HostItem::Closed));
         assert_eq!(queue.pop(Duration::from_millis(1)), None);
     }

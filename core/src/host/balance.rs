@@ -11,7 +11,6 @@ use std::time::Duration;
 use super::{Host, Preferred, Quiet};
 use crate::machine::Role;
 
-
 impl Host {
     /// This host's fair share of leaderships, in thousandths of a group.
     pub(super) fn share_milli(&self) -> u32 {
@@ -28,7 +27,9 @@ impl Host {
         let slots: Vec<u32> = self.preferring.clone();
         for slot in slots {
             let g = self.group(slot);
-            let Preferred::Peer(p) = g.preferred else { continue };
+            let Preferred::Peer(p) = g.preferred else {
+                continue;
+            };
             if g.machine.role() != Role::Leader || !self.pairs[p as usize].current {
                 continue;
             }
@@ -88,7 +89,11 @@ impl Host {
         if matches!(self.group(slot).quiet, Quiet::Leading { .. }) {
             self.end_quiet(slot, now);
         }
-        let ok = self.group_mut(slot).machine.transfer_leadership(now, Some(to)).is_ok();
+        let ok = self
+            .group_mut(slot)
+            .machine
+            .transfer_leadership(now, Some(to))
+            .is_ok();
         self.after(slot, now);
         ok
     }

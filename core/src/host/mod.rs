@@ -19,25 +19,24 @@
 //! call [`Host::persisted`], send its datagrams, deliver its events.
 
 mod balance;
+mod groups;
 mod pair;
+mod pairs;
 pub mod storage;
 mod timers;
 pub mod wire;
 
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
 use std::time::Duration;
 
-use crate::auth::{AuthError, Keyring};
+use crate::auth::Keyring;
 use crate::config::Config;
 use crate::error::Error;
 use crate::id::{NodeId, validate_id};
-use crate::machine::{Event, Machine, Role, Status};
-use crate::message::Envelope;
+use crate::machine::{Event, Machine, Status};
 use crate::storage::HardState;
-use pair::{HostAck, Pair};
+use pair::Pair;
 use timers::Timers;
-use wire::{Datagram, Item};
 
 pub use storage::{FileHostStorage, HostState, HostStorage, MemHostStorage};
 
@@ -240,7 +239,8 @@ impl Host {
             min_nodes: self.config.min_nodes.min(voters.len()),
             ..self.config.clone()
         };
-        let mut machine = Machine::new(self.id.clone(), config, state, self.group_seed(group), now)?;
+        let mut machine =
+            Machine::new(self.id.clone(), config, state, self.group_seed(group), now)?;
         let mut others = Vec::new();
         let me = self.id.clone();
         for voter in voters.iter().filter(|v| **v != me) {
@@ -295,7 +295,8 @@ impl Host {
         if g.leading {
             self.stats.leading -= 1;
         }
-        self.events.extend(events.into_iter().map(|e| (id.clone(), e)));
+        self.events
+            .extend(events.into_iter().map(|e| (id.clone(), e)));
         let mut timer = self.group(slot).timer;
         self.timers.cancel(&mut timer);
         self.groups[slot as usize] = None;
@@ -376,7 +377,8 @@ impl Host {
             let g = self.groups[slot as usize].as_mut().expect("a live slot");
             g.machine.stop(now);
             let ready = g.machine.ready();
-            self.events.extend(ready.events.into_iter().map(|e| (g.id.clone(), e)));
+            self.events
+                .extend(ready.events.into_iter().map(|e| (g.id.clone(), e)));
             self.timers.cancel(&mut g.timer);
         }
         self.stopped = true;
@@ -384,7 +386,9 @@ impl Host {
 
     /// When [`Host::handle_timeout`] is next due.
     pub fn next_deadline(&self) -> Duration {
-        self.timers.next().map_or(self.next_tick, |at| at.min(self.next_tick))
+        self.timers
+            .next()
+            .map_or(self.next_tick, |at| at.min(self.next_tick))
     }
 
     /// Lets time pass: the pairs' heartbeats, leader placement, and every group timer due.
@@ -461,9 +465,22 @@ impl Host {
             }
             let items = std::mem::take(&mut self.pairs[p].outbox);
             let pair_id = self.pairs[p].id.clone();
-            let header = (self.config.cluster.as_str(), self.id.as_str(), pair_id.as_str(), self.incarnation);
+            let header = (
+                self.config.cluster.as_str(),
+                self.id.as_str(),
+                pair_id.as_str(),
+                self.incarnation,
+            );
             let seq = &mut self.seq;
-            for bytes in wire::encode_datagrams(header, &items, || { *seq += 1; *seq }, self.keyring.as_ref()) {
+            for bytes in wire::encode_datagrams(
+                header,
+                &items,
+                || {
+                    *seq += 1;
+                    *seq
+                },
+                self.keyring.as_ref(),
+            ) {
                 datagrams.push((pair_id.clone(), bytes));
             }
         }
@@ -472,521 +489,6 @@ impl Host {
             hard_states: std::mem::take(&mut self.hard_states),
             datagrams,
             events: std::mem::take(&mut self.events),
-        }
-    }
-
-    // --- groups -------------------------------------------------------------------------
-
-    fn check_running(&self) -> Result<(), Error> {
-        if self.stopped { Err(Error::Closed) } else { Ok(()) }
-    }
-
-    fn group_seed(&self, group: &str) -> u64 {
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        (self.seed, group).hash(&mut h);
-        h.finish()
-    }
-
-    fn slot(&self, group: &str) -> Result<u32, Error> {
-        self.index
-            .get(group)
-            .copied()
-            .ok_or_else(|| Error::UnknownGroup(group.to_owned()))
-    }
-
-    fn group(&self, slot: u32) -> &Group {
-        self.groups[slot as usize].as_ref().expect("a live slot")
-    }
-
-    fn group_mut(&mut self, slot: u32) -> &mut Group {
-        self.groups[slot as usize].as_mut().expect("a live slot")
-    }
-
-    fn live_slots(&self) -> impl Iterator<Item = u32> + '_ {
-        self.groups
-            .iter()
-            .enumerate()
-            .filter(|(_, g)| g.is_some())
-            .map(|(i, _)| i as u32)
-    }
-
-    fn pair_of(&mut self, host: &str) -> u16 {
-        if let Some(&p) = self.pair_index.get(host) {
-            return p;
-        }
-        let p = self.pairs.len() as u16;
-        self.pairs.push(Pair::new(host.to_owned()));
-        self.pair_index.insert(host.to_owned(), p);
-        p
-    }
-
-    /// Brings a quiet group's machine up to date with what the pairs' heartbeats stood for.
-    fn touch(&mut self, slot: u32) {
-        let g = self.groups[slot as usize].as_mut().expect("a live slot");
-        match &g.quiet {
-            Quiet::Active => {}
-            Quiet::Leading { towards, .. } => {
-                for &(p, added) in towards {
-                    let pair = &self.pairs[p as usize];
-                    if let Some(ack) = pair.last_ack.filter(|a| a.version >= added) {
-                        g.machine.acked_via_host(&pair.id, ack.sent_at, ack.heard_at);
-                    }
-                }
-            }
-            &Quiet::Following { leader, term } => {
-                let pair = &self.pairs[leader as usize];
-                if let Some(heard) = pair.last_heard {
-                    if !g.machine.heard_leader_via_host(&pair.id, term, heard) {
-                        self.follower_leaves(slot);
-                    }
-                }
-            }
-        }
-    }
-
-    /// After anything happened to a group: collect its output, end its quiet if it no
-    /// longer holds, count leaders, and set its timer.
-    fn after(&mut self, slot: u32, now: Duration) {
-        let g = self.groups[slot as usize].as_mut().expect("a live slot");
-        let ready = g.machine.ready();
-        if let Some(state) = ready.hard_state {
-            self.hard_states.push((g.id.clone(), state));
-        }
-        for msg in ready.messages {
-            let Some(&p) = self.pair_index.get(&msg.to) else {
-                continue;
-            };
-            self.pairs[p as usize].outbox.push(Item::Group {
-                group: msg.cluster,
-                term: msg.term,
-                body: msg.body,
-            });
-        }
-        let id = &g.id;
-        self.events.extend(ready.events.into_iter().map(|e| (id.clone(), e)));
-        let leads = g.machine.role() == Role::Leader;
-        if leads != g.leading {
-            g.leading = leads;
-            if leads {
-                self.stats.leading += 1;
-            } else {
-                self.stats.leading -= 1;
-            }
-        }
-        match g.quiet {
-            Quiet::Leading { term, .. } if !leads || g.machine.term() != term => {
-                self.end_quiet(slot, now);
-            }
-            Quiet::Following { leader, term } => {
-                if !g.machine.follows(&self.pairs[leader as usize].id, term) {
-                    self.follower_leaves(slot);
-                }
-            }
-            _ => {}
-        }
-        let g = self.groups[slot as usize].as_mut().expect("a live slot");
-        if matches!(g.quiet, Quiet::Active) {
-            let due = g.machine.next_deadline();
-            self.timers.schedule(slot, &mut g.timer, due);
-        }
-    }
-
-    /// A leader group after its heartbeat tick: quiet, if every voter whose host answers
-    /// the pair's heartbeats follows it, and they are a majority.
-    fn maybe_go_quiet(&mut self, slot: u32, _now: Duration) {
-        let g = self.groups[slot as usize].as_ref().expect("a live slot");
-        if g.machine.role() != Role::Leader || !matches!(g.quiet, Quiet::Active) || !self.quiet_allowed() {
-            return;
-        }
-        let towards: Vec<u16> = g
-            .voters
-            .iter()
-            .copied()
-            .filter(|p| self.pairs[*p as usize].current)
-            .collect();
-        let ids = towards.iter().map(|p| self.pairs[*p as usize].id.as_str());
-        if !g.machine.can_go_quiet(ids) {
-            return;
-        }
-        let (term, group) = (g.machine.term(), g.id.clone());
-        let mut added = Vec::with_capacity(towards.len());
-        for p in towards {
-            let pair = &mut self.pairs[p as usize];
-            let version = pair.push_op(|version| Item::Add {
-                version,
-                group: group.clone(),
-                term,
-            });
-            pair.quiet_to.insert(slot);
-            added.push((p, version));
-        }
-        let g = self.group_mut(slot);
-        g.quiet = Quiet::Leading {
-            term,
-            towards: added,
-        };
-        self.stats.quiet += 1;
-        let g = self.groups[slot as usize].as_mut().expect("a live slot");
-        self.timers.cancel(&mut g.timer);
-    }
-
-    /// Ends a group's quiet (the caller touched it first): as leader, it leaves every pair's
-    /// set; as follower, it is reported to the leader's host. Its timers run again.
-    fn end_quiet(&mut self, slot: u32, now: Duration) {
-        let g = self.groups[slot as usize].as_mut().expect("a live slot");
-        match std::mem::replace(&mut g.quiet, Quiet::Active) {
-            Quiet::Active => return,
-            Quiet::Leading { towards, .. } => {
-                for (p, _) in towards {
-                    let pair = &mut self.pairs[p as usize];
-                    if pair.quiet_to.remove(&slot) {
-                        let group = g.id.clone();
-                        pair.push_op(|version| Item::Remove { version, group });
-                    }
-                }
-            }
-            Quiet::Following { leader, .. } => {
-                let pair = &mut self.pairs[leader as usize];
-                pair.quiet_from.remove(&slot);
-                pair.exceptions.insert(g.id.clone());
-            }
-        }
-        self.stats.quiet -= 1;
-        let due = g.machine.next_deadline();
-        self.timers.schedule(slot, &mut g.timer, due);
-        let _ = now;
-    }
-
-    /// A quiet follower that no longer follows: reported as an exception.
-    fn follower_leaves(&mut self, slot: u32) {
-        let g = self.groups[slot as usize].as_mut().expect("a live slot");
-        if let Quiet::Following { leader, .. } = g.quiet {
-            g.quiet = Quiet::Active;
-            let pair = &mut self.pairs[leader as usize];
-            pair.quiet_from.remove(&slot);
-            pair.exceptions.insert(g.id.clone());
-            self.stats.quiet -= 1;
-            let due = g.machine.next_deadline();
-            self.timers.schedule(slot, &mut g.timer, due);
-        }
-    }
-
-    /// Gives up every group this host follows quietly through pair `p`: each is brought up
-    /// to date with the last heartbeat that counted and runs its own timer again.
-    /// Acks then ask the leader's host to start its set afresh.
-    fn drop_quiet_from(&mut self, p: u16, _now: Duration) {
-        let slots: Vec<u32> = self.pairs[p as usize].quiet_from.drain().collect();
-        let heard = self.pairs[p as usize].last_heard;
-        let leader = self.pairs[p as usize].id.clone();
-        for slot in slots {
-            let g = self.group_mut(slot);
-            if let Quiet::Following { term, .. } = g.quiet {
-                if let Some(heard) = heard {
-                    g.machine.heard_leader_via_host(&leader, term, heard);
-                }
-                g.quiet = Quiet::Active;
-                self.stats.quiet -= 1;
-                let g = self.groups[slot as usize].as_mut().expect("a live slot");
-                let due = g.machine.next_deadline();
-                self.timers.schedule(slot, &mut g.timer, due);
-            }
-        }
-        let pair = &mut self.pairs[p as usize];
-        pair.exceptions.clear();
-        pair.dropped = true;
-    }
-
-    /// Ends the quiet of every group this host leads quietly towards pair `p`.
-    fn drop_quiet_to(&mut self, p: u16, now: Duration) {
-        let slots: Vec<u32> = self.pairs[p as usize].quiet_to.iter().copied().collect();
-        for slot in slots {
-            self.touch(slot);
-            self.end_quiet(slot, now);
-            self.after(slot, now);
-        }
-    }
-
-    // --- pairs ------------------------------------------------------------------------
-
-    /// A pair whose last counted acknowledgement is older than this (from its heartbeat's
-    /// sending) no longer keeps groups quiet: half the lease, so that a group that loses its
-    /// majority leaves quiet, and its own timers end its lease, before the lease's end.
-    fn stale_after(&self) -> Duration {
-        self.config.lease_duration() / 2
-    }
-
-    /// Whether groups may go quiet with these timeouts: the pairs' silence must be noticed
-    /// (within a heartbeat of `stale_after`) before the lease the last ack gave ends.
-    fn quiet_allowed(&self) -> bool {
-        let lease_end = self.config.lease_duration().saturating_sub(self.config.lease_margin());
-        self.stale_after() + 2 * self.config.heartbeat_interval < lease_end
-    }
-
-    /// Refuses replays; notices a restart of the other host.
-    fn check_sequence(&mut self, p: u16, d: &Datagram, now: Duration) -> Result<(), Error> {
-        let pair = &self.pairs[p as usize];
-        match pair.incarnation {
-            Some(inc) if d.incarnation < inc => return Err(Error::Unauthenticated(AuthError::Replayed)),
-            Some(inc) if d.incarnation > inc => self.peer_restarted(p, now),
-            _ => {}
-        }
-        let pair = &mut self.pairs[p as usize];
-        if pair.incarnation != Some(d.incarnation) {
-            pair.incarnation = Some(d.incarnation);
-            pair.seen = Default::default();
-        }
-        if !pair.seen.take(d.seq) {
-            return Err(Error::Unauthenticated(AuthError::Replayed));
-        }
-        Ok(())
-    }
-
-    /// The other host started again: both sets between us start afresh.
-    fn peer_restarted(&mut self, p: u16, now: Duration) {
-        self.drop_quiet_from(p, now);
-        self.drop_quiet_to(p, now);
-        let pair = &mut self.pairs[p as usize];
-        pair.in_version = 0;
-        pair.dropped = false;
-        pair.last_heard = None;
-        pair.alive_at = None;
-        pair.restart_set();
-        pair.current = false;
-    }
-
-    fn apply(&mut self, p: u16, item: Item, now: Duration) {
-        match item {
-            Item::Reset { version } => {
-                if version > self.pairs[p as usize].in_version {
-                    self.drop_quiet_from(p, now);
-                    let pair = &mut self.pairs[p as usize];
-                    pair.in_version = version;
-                    pair.dropped = false;
-                    pair.last_heard = None;
-                }
-            }
-            Item::Add {
-                version,
-                group,
-                term,
-            } => {
-                if version != self.pairs[p as usize].in_version + 1 {
-                    return;
-                }
-                self.pairs[p as usize].in_version = version;
-                self.follower_add(p, &group, term, now);
-            }
-            Item::Remove { version, group } => {
-                if version != self.pairs[p as usize].in_version + 1 {
-                    return;
-                }
-                let pair = &mut self.pairs[p as usize];
-                pair.in_version = version;
-                pair.exceptions.remove(&group);
-                if let Some(&slot) = self.index.get(&group) {
-                    if self.pairs[p as usize].quiet_from.contains(&slot) {
-                        self.touch(slot);
-                        self.follower_leaves(slot);
-                        self.pairs[p as usize].exceptions.remove(&group);
-                        self.after(slot, now);
-                    }
-                }
-            }
-            Item::Heartbeat {
-                round,
-                version,
-                led,
-                share_milli,
-            } => {
-                let pair = &mut self.pairs[p as usize];
-                pair.led = led;
-                pair.share_milli = share_milli;
-                let matches = !pair.dropped && version == pair.in_version;
-                if matches {
-                    pair.last_heard = Some(now);
-                    pair.alive_at = Some(now);
-                }
-                let ack = Item::Ack {
-                    round,
-                    version: pair.in_version,
-                    reset: pair.dropped,
-                    exceptions: pair.exceptions.iter().cloned().collect(),
-                };
-                pair.outbox.push(ack);
-            }
-            Item::Ack {
-                round,
-                version,
-                reset,
-                exceptions,
-            } => self.on_ack(p, round, version, reset, exceptions, now),
-            Item::Group { group, term, body } => {
-                let Some(&slot) = self.index.get(&group) else {
-                    self.stats.refused_items += 1;
-                    return;
-                };
-                self.touch(slot);
-                let msg = Envelope {
-                    cluster: group,
-                    from: self.pairs[p as usize].id.clone(),
-                    to: self.id.clone(),
-                    term,
-                    body,
-                };
-                if self.group_mut(slot).machine.step(now, msg).is_err() {
-                    self.stats.refused_items += 1;
-                }
-                self.after(slot, now);
-            }
-        }
-    }
-
-    /// The leader's host added `group` (at `term`) to its quiet set towards us.
-    fn follower_add(&mut self, p: u16, group: &str, term: u64, now: Duration) {
-        let leader = self.pairs[p as usize].id.clone();
-        let follows = self.index.get(group).copied().filter(|slot| {
-            let g = self.group(*slot);
-            matches!(g.quiet, Quiet::Active) && g.machine.follows(&leader, term)
-        });
-        let Some(slot) = follows else {
-            self.pairs[p as usize].exceptions.insert(group.to_owned());
-            return;
-        };
-        let g = self.group_mut(slot);
-        g.quiet = Quiet::Following { leader: p, term };
-        self.stats.quiet += 1;
-        let pair = &mut self.pairs[p as usize];
-        pair.quiet_from.insert(slot);
-        pair.alive_at = Some(pair.alive_at.map_or(now, |a| a.max(now)));
-        let g = self.groups[slot as usize].as_mut().expect("a live slot");
-        self.timers.cancel(&mut g.timer);
-    }
-
-    fn on_ack(
-        &mut self,
-        p: u16,
-        round: u64,
-        version: u64,
-        reset: bool,
-        exceptions: Vec<String>,
-        now: Duration,
-    ) {
-        if reset {
-            self.drop_quiet_to(p, now);
-            self.pairs[p as usize].restart_set();
-            self.pairs[p as usize].current = false;
-            return;
-        }
-        // Groups that no longer follow there leave quiet first, with what counted before.
-        for group in exceptions {
-            if let Some(&slot) = self.index.get(&group) {
-                if self.pairs[p as usize].quiet_to.contains(&slot) {
-                    self.touch(slot);
-                    self.end_quiet(slot, now);
-                    self.after(slot, now);
-                }
-            }
-        }
-        let pair = &mut self.pairs[p as usize];
-        pair.ops_acked(version);
-        let Some((sent_at, sent_version)) = pair.sent_round(round) else {
-            return;
-        };
-        if sent_version != version {
-            return; // it did not hold the set this heartbeat stood for
-        }
-        if pair.last_ack.is_none_or(|a| a.sent_at < sent_at) {
-            pair.last_ack = Some(HostAck {
-                sent_at,
-                heard_at: now,
-                version,
-            });
-        }
-    }
-
-    /// The pairs' heartbeats, and what their answers (or silence) mean for quiet groups.
-    fn tick(&mut self, now: Duration) {
-        self.ticks += 1;
-        let t = self.config.election_timeout;
-        let keep = 2 * t;
-        let stale_after = self.stale_after();
-        let (led, share) = (self.stats.leading as u32, self.share_milli());
-        for p in 0..self.pairs.len() {
-            // Leader side: is it still answering?
-            // Counted from when the heartbeat was sent: a late ack must not keep groups
-            // quiet past the lease it gave them.
-            let current = self.pairs[p]
-                .last_ack
-                .is_some_and(|a| a.sent_at + stale_after >= now);
-            let was = std::mem::replace(&mut self.pairs[p].current, current);
-            if was && !current {
-                self.pair_went_silent(p as u16, now);
-            } else if !was && current {
-                self.pair_came_back(p as u16, now);
-            }
-            // Follower side: silent for an election timeout, its set is given up.
-            let pair = &self.pairs[p];
-            let silent = pair.alive_at.is_none_or(|a| a + t <= now);
-            if !pair.quiet_from.is_empty() && silent {
-                self.drop_quiet_from(p as u16, now);
-            }
-            let pair = &mut self.pairs[p];
-            let round = pair.next_round(now, keep);
-            let ops: Vec<Item> = pair.ops.iter().cloned().collect();
-            pair.outbox.extend(ops);
-            pair.outbox.push(Item::Heartbeat {
-                round,
-                version: pair.out_version,
-                led,
-                share_milli: share,
-            });
-        }
-        if self.ticks % 10 == 0 {
-            self.balance(now);
-        }
-    }
-
-    /// Pair `p` stopped answering: each group quiet towards it stays quiet only if the
-    /// pairs still answering make a majority with this host.
-    fn pair_went_silent(&mut self, p: u16, now: Duration) {
-        let slots: Vec<u32> = self.pairs[p as usize].quiet_to.iter().copied().collect();
-        for slot in slots {
-            let g = self.group(slot);
-            let Quiet::Leading { towards, .. } = &g.quiet else {
-                continue;
-            };
-            let answering = towards
-                .iter()
-                .filter(|(q, _)| self.pairs[*q as usize].current)
-                .count();
-            let voters = g.voters.len() + 1;
-            if answering + 1 < voters / 2 + 1 {
-                self.touch(slot);
-                self.end_quiet(slot, now);
-                self.after(slot, now);
-            }
-        }
-    }
-
-    /// Pair `p` answers again: the groups this host leads that it votes in but that are
-    /// not quiet towards it run their own heartbeats until it follows them again.
-    fn pair_came_back(&mut self, p: u16, now: Duration) {
-        let slots: Vec<u32> = self
-            .live_slots()
-            .filter(|slot| {
-                let g = self.group(*slot);
-                match &g.quiet {
-                    Quiet::Leading { towards, .. } => {
-                        g.voters.contains(&p) && !towards.iter().any(|(q, _)| *q == p)
-                    }
-                    _ => false,
-                }
-            })
-            .collect();
-        for slot in slots {
-            self.touch(slot);
-            self.end_quiet(slot, now);
-            self.after(slot, now);
         }
     }
 }

@@ -109,7 +109,11 @@ impl Pair {
     pub fn next_round(&mut self, now: Duration, keep: Duration) -> u64 {
         self.round += 1;
         self.rounds.push_back((self.round, now, self.out_version));
-        while self.rounds.front().is_some_and(|(_, at, _)| *at + keep < now) {
+        while self
+            .rounds
+            .front()
+            .is_some_and(|(_, at, _)| *at + keep < now)
+        {
             self.rounds.pop_front();
         }
         self.round

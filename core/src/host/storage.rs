@@ -143,7 +143,10 @@ impl FileHostStorage {
         temp.push(".tmp");
         let temp = PathBuf::from(temp);
         let mut bytes = Vec::new();
-        for payload in [incarnation_payload(self.incarnation), batch_payload(self.live.iter())?] {
+        for payload in [
+            incarnation_payload(self.incarnation),
+            batch_payload(self.live.iter())?,
+        ] {
             bytes.extend_from_slice(&(payload.len() as u32).to_be_bytes());
             bytes.extend_from_slice(&crc32fast::hash(&payload).to_be_bytes());
             bytes.extend_from_slice(&payload);
@@ -216,7 +219,10 @@ impl HostStorage for FileHostStorage {
 }
 
 fn sync_dir(path: &Path) -> io::Result<()> {
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     File::open(dir)?.sync_all()
 }
 
@@ -309,10 +315,14 @@ impl Cursor<'_> {
         Ok(self.take(1)?[0])
     }
     fn u32(&mut self) -> Result<u32, String> {
-        Ok(u32::from_be_bytes(self.take(4)?.try_into().expect("4 bytes")))
+        Ok(u32::from_be_bytes(
+            self.take(4)?.try_into().expect("4 bytes"),
+        ))
     }
     fn u64(&mut self) -> Result<u64, String> {
-        Ok(u64::from_be_bytes(self.take(8)?.try_into().expect("8 bytes")))
+        Ok(u64::from_be_bytes(
+            self.take(8)?.try_into().expect("8 bytes"),
+        ))
     }
     fn string(&mut self) -> Result<String, String> {
         let len = usize::from(self.u8()?);
@@ -340,7 +350,11 @@ mod tests {
         let opened = s.open().unwrap();
         assert_eq!(opened.incarnation, 1);
         assert!(opened.groups.is_empty());
-        s.save(&[("a".into(), state(1, Some("h1"))), ("b".into(), state(2, None))]).unwrap();
+        s.save(&[
+            ("a".into(), state(1, Some("h1"))),
+            ("b".into(), state(2, None)),
+        ])
+        .unwrap();
         s.save(&[("a".into(), state(3, None))]).unwrap();
         drop(s);
         let mut s = FileHostStorage::new(&path);

@@ -62,11 +62,24 @@ pub enum Item {
         exceptions: Vec<String>,
     },
     /// Operations on the sender's quiet set towards the recipient, applied in version order.
-    Reset { version: u64 },
-    Add { version: u64, group: String, term: u64 },
-    Remove { version: u64, group: String },
+    Reset {
+        version: u64,
+    },
+    Add {
+        version: u64,
+        group: String,
+        term: u64,
+    },
+    Remove {
+        version: u64,
+        group: String,
+    },
     /// A group's own message.
-    Group { group: String, term: u64, body: Body },
+    Group {
+        group: String,
+        term: u64,
+        body: Body,
+    },
 }
 
 impl Item {
@@ -221,7 +234,9 @@ pub fn decode_datagram(bytes: &[u8], keyring: Option<&Keyring>) -> Result<Datagr
             keyring.verify(signed, tag)?;
             signed
         }
-        (Some(&SIGNED_HOST_WIRE_VERSION), None) => return Err(crate::auth::AuthError::NoKeyring.into()),
+        (Some(&SIGNED_HOST_WIRE_VERSION), None) => {
+            return Err(crate::auth::AuthError::NoKeyring.into());
+        }
         (Some(&HOST_WIRE_VERSION), Some(_)) => return Err(crate::auth::AuthError::Unsigned.into()),
         (Some(&HOST_WIRE_VERSION), None) => bytes,
         (Some(&other), _) => return Err(DecodeError::UnsupportedVersion(other)),
@@ -400,10 +415,21 @@ mod tests {
         let keyring = Keyring::new([[7u8; 32]]).unwrap();
         for keys in [None, Some(&keyring)] {
             let mut seq = 0;
-            let out = encode_datagrams(("c", "a", "b", 2), &sample(), || { seq += 1; seq }, keys);
+            let out = encode_datagrams(
+                ("c", "a", "b", 2),
+                &sample(),
+                || {
+                    seq += 1;
+                    seq
+                },
+                keys,
+            );
             assert_eq!(out.len(), 1);
             let d = decode_datagram(&out[0], keys).unwrap();
-            assert_eq!((d.cluster.as_str(), d.from.as_str(), d.to.as_str()), ("c", "a", "b"));
+            assert_eq!(
+                (d.cluster.as_str(), d.from.as_str(), d.to.as_str()),
+                ("c", "a", "b")
+            );
             assert_eq!((d.incarnation, d.seq), (2, 1));
             assert_eq!(d.items, sample());
         }
@@ -433,18 +459,34 @@ mod tests {
         let keyring = Keyring::new([[7u8; 32]]).unwrap();
         let good = encode_datagrams(("c", "a", "b", 1), &sample(), || 1, None).remove(0);
         assert_eq!(decode_datagram(&[], None), Err(DecodeError::Empty));
-        assert_eq!(decode_datagram(&[9], None), Err(DecodeError::UnsupportedVersion(9)));
-        assert!(matches!(decode_datagram(&good, Some(&keyring)), Err(DecodeError::Unauthenticated(_))));
+        assert_eq!(
+            decode_datagram(&[9], None),
+            Err(DecodeError::UnsupportedVersion(9))
+        );
+        assert!(matches!(
+            decode_datagram(&good, Some(&keyring)),
+            Err(DecodeError::Unauthenticated(_))
+        ));
         for cut in 1..good.len() {
             assert!(decode_datagram(&good[..cut], None).is_err(), "cut at {cut}");
         }
         let mut extra = good.clone();
         extra.push(0);
-        assert_eq!(decode_datagram(&extra, None), Err(DecodeError::TrailingBytes(1)));
-        let signed = encode_datagrams(("c", "a", "b", 1), &sample(), || 1, Some(&keyring)).remove(0);
+        assert_eq!(
+            decode_datagram(&extra, None),
+            Err(DecodeError::TrailingBytes(1))
+        );
+        let signed =
+            encode_datagrams(("c", "a", "b", 1), &sample(), || 1, Some(&keyring)).remove(0);
         let mut forged = signed.clone();
         forged[5] ^= 1;
-        assert!(matches!(decode_datagram(&forged, Some(&keyring)), Err(DecodeError::Unauthenticated(_))));
-        assert!(matches!(decode_datagram(&signed, None), Err(DecodeError::Unauthenticated(_))));
+        assert!(matches!(
+            decode_datagram(&forged, Some(&keyring)),
+            Err(DecodeError::Unauthenticated(_))
+        ));
+        assert!(matches!(
+            decode_datagram(&signed, None),
+            Err(DecodeError::Unauthenticated(_))
+        ));
     }
 }

@@ -32,8 +32,8 @@ mod quiet;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use rand::{RngExt, SeedableRng};
 use rand::rngs::Xoshiro256PlusPlus;
+use rand::{RngExt, SeedableRng};
 
 #[cfg(feature = "bug-injection")]
 use crate::bugs::Bug;

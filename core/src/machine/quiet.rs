@@ -78,7 +78,11 @@ impl Machine {
     /// Extends the lease from the latest host heartbeat a majority acknowledged (the
     /// leader has every heartbeat it sent), as [`Machine::extend_lease`] does from rounds.
     fn extend_lease_from_host(&mut self) {
-        let mut sent: Vec<Duration> = self.peers.values().filter_map(|p| p.host_acked_sent).collect();
+        let mut sent: Vec<Duration> = self
+            .peers
+            .values()
+            .filter_map(|p| p.host_acked_sent)
+            .collect();
         let needed = self.quorum() - 1; // the leader's own
         if sent.len() < needed || needed == 0 {
             return;
@@ -88,6 +92,7 @@ impl Machine {
         if majority_sent < self.lease.not_before {
             return; // sent before this leader's own ack barrier ended
         }
-        self.lease.extend_to(majority_sent + self.config.lease_duration());
+        self.lease
+            .extend_to(majority_sent + self.config.lease_duration());
     }
 }
