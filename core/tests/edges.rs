@@ -237,8 +237,14 @@ fn a_rejoining_node_disrupts_only_without_check_quorum() {
         let mut nw = cluster(true, check_quorum);
         nw.isolate("3");
         nw.run_for(Duration::from_secs(2));
+        // Run on (node 3 still cut off) until node 3's timer is the next to fire, so that
+        // firing it skips no one's heartbeat; it rejoins and campaigns at once.
+        let third_is_next = |nw: &Network| {
+            let d3 = nw.node("3").next_deadline();
+            ["1", "2"].iter().all(|o| nw.node(o).next_deadline() >= d3)
+        };
+        nw.run_until_or(nw.now + Duration::from_secs(10), third_is_next);
         nw.recover();
-        // Node 3 missed heartbeats for a long while; its timer fires first.
         nw.fire("3");
         nw.run_for(T * 4);
         let deposed = nw.role("1") != Role::Leader || nw.term("1") != 1;

@@ -89,7 +89,7 @@ impl Host {
         let g = self.groups[slot as usize].as_mut().expect("a live slot");
         let ready = g.machine.ready();
         if let Some(state) = ready.hard_state {
-            self.hard_states.push((g.id.clone(), state));
+            self.hard_states.push((g.id().to_owned(), state));
         }
         for msg in ready.messages {
             let Some(&p) = self.pair_index.get(&msg.to) else {
@@ -101,9 +101,9 @@ impl Host {
                 body: msg.body,
             });
         }
-        let id = &g.id;
+        let id = g.id();
         self.events
-            .extend(ready.events.into_iter().map(|e| (id.clone(), e)));
+            .extend(ready.events.into_iter().map(|e| (id.to_owned(), e)));
         let leads = g.machine.role() == Role::Leader;
         if leads != g.leading {
             g.leading = leads;
@@ -151,7 +151,7 @@ impl Host {
         if !g.machine.can_go_quiet(ids) {
             return;
         }
-        let (term, group) = (g.machine.term(), g.id.clone());
+        let (term, group) = (g.machine.term(), g.id().to_owned());
         let mut added = Vec::with_capacity(towards.len());
         for p in towards {
             let pair = &mut self.pairs[p as usize];
@@ -183,7 +183,7 @@ impl Host {
                 for (p, _) in towards {
                     let pair = &mut self.pairs[p as usize];
                     if pair.quiet_to.remove(&slot) {
-                        let group = g.id.clone();
+                        let group = g.id().to_owned();
                         pair.push_op(|version| Item::Remove { version, group });
                     }
                 }
@@ -191,7 +191,7 @@ impl Host {
             Quiet::Following { leader, .. } => {
                 let pair = &mut self.pairs[leader as usize];
                 pair.quiet_from.remove(&slot);
-                pair.exceptions.insert(g.id.clone());
+                pair.exceptions.insert(g.id().to_owned());
             }
         }
         self.stats.quiet -= 1;
@@ -207,7 +207,7 @@ impl Host {
             g.quiet = Quiet::Active;
             let pair = &mut self.pairs[leader as usize];
             pair.quiet_from.remove(&slot);
-            pair.exceptions.insert(g.id.clone());
+            pair.exceptions.insert(g.id().to_owned());
             self.stats.quiet -= 1;
             let due = g.machine.next_deadline();
             self.timers.schedule(slot, &mut g.timer, due);

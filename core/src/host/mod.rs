@@ -95,7 +95,7 @@ enum Quiet {
 
 #[derive(Debug)]
 struct Group {
-    id: GroupId,
+    /// Its cluster name is the group's id.
     machine: Machine,
     /// The pair index of each other voter.
     voters: Vec<u16>,
@@ -103,6 +103,12 @@ struct Group {
     quiet: Quiet,
     leading: bool,
     timer: timers::Slot,
+}
+
+impl Group {
+    fn id(&self) -> &str {
+        &self.machine.config().cluster
+    }
 }
 
 /// Many election groups over one transport and one storage. See the module docs.
@@ -115,7 +121,8 @@ pub struct Host {
     keyring: Option<Keyring>,
     seq: u64,
 
-    groups: Vec<Option<Group>>,
+    /// Boxed: the vector's spare capacity then costs a pointer per slot, not a group.
+    groups: Vec<Option<Box<Group>>>,
     free: Vec<u32>,
     index: HashMap<GroupId, u32>,
     pairs: Vec<Pair>,
@@ -192,7 +199,7 @@ impl Host {
             .iter()
             .flatten()
             .filter(|g| g.leading)
-            .map(|g| g.id.clone())
+            .map(|g| g.id().to_owned())
             .collect()
     }
     pub fn incarnation(&self) -> u64 {
@@ -262,15 +269,14 @@ impl Host {
                 (self.groups.len() - 1) as u32
             }
         };
-        self.groups[slot as usize] = Some(Group {
-            id: group.to_owned(),
+        self.groups[slot as usize] = Some(Box::new(Group {
             machine,
             voters: others,
             preferred,
             quiet: Quiet::Active,
             leading: false,
             timer: timers::Slot::default(),
-        });
+        }));
         if matches!(preferred, Preferred::Peer(_)) {
             self.preferring.push(slot);
         }
@@ -290,13 +296,13 @@ impl Host {
         let g = self.group_mut(slot);
         g.machine.stop(now);
         let events = g.machine.ready().events;
-        let id = g.id.clone();
+        let id = g.id().to_owned();
         let voters = g.voters.len();
         if g.leading {
             self.stats.leading -= 1;
         }
         self.events
-            .extend(events.into_iter().map(|e| (id.clone(), e)));
+            .extend(events.into_iter().map(|e| (id.to_owned(), e)));
         let mut timer = self.group(slot).timer;
         self.timers.cancel(&mut timer);
         self.groups[slot as usize] = None;
@@ -378,7 +384,7 @@ impl Host {
             g.machine.stop(now);
             let ready = g.machine.ready();
             self.events
-                .extend(ready.events.into_iter().map(|e| (g.id.clone(), e)));
+                .extend(ready.events.into_iter().map(|e| (g.id().to_owned(), e)));
             self.timers.cancel(&mut g.timer);
         }
         self.stopped = true;
