@@ -18,6 +18,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -192,9 +193,12 @@ def main():
     ap.add_argument("--groups", default="1000,10000,100000")
     ap.add_argument("--window", type=float, default=10.0)
     args = ap.parse_args()
+    rows = []
     with tempfile.TemporaryDirectory() as tmp:
         base = baseline_rss(args.binary, tmp)
-        rows = [run(args.binary, int(g), args.window, tmp) for g in args.groups.split(",")]
+        for g in args.groups.split(","):
+            rows.append(run(args.binary, int(g), args.window, tmp))
+            print(f"bench/hosts.py: {g} groups measured: {rows[-1]['settle_s']:.1f} s to settle", file=sys.stderr, flush=True)
     print()
     print("## 10. Many groups per host")
     print()

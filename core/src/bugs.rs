@@ -38,10 +38,14 @@ pub enum Bug {
     /// behind the previous leader (the ack barrier of `machine/evidence.rs` is off): a leader
     /// elected on false death evidence holds a lease beside the live one.
     NoAckBarrier,
+    /// A host applies nothing of the pairs' heartbeats to a quiet follower when it is touched
+    /// (`host`): the follower forgets its leader was heard, and grants votes while that
+    /// leader holds a lease.
+    QuietFollowerNotRefreshed,
 }
 
 impl Bug {
-    pub const ALL: [Bug; 12] = [
+    pub const ALL: [Bug; 13] = [
         Bug::VoteNotPersisted,
         Bug::TermAndVoteSavedSeparately,
         Bug::VoteClearedOnStepDown,
@@ -54,6 +58,7 @@ impl Bug {
         Bug::NoVoteWaitAfterRestart,
         Bug::LeaseKeptOnTransfer,
         Bug::NoAckBarrier,
+        Bug::QuietFollowerNotRefreshed,
     ];
 
     /// The kebab-case name used on the simulator's command line.
@@ -71,6 +76,7 @@ impl Bug {
             Bug::NoVoteWaitAfterRestart => "no-vote-wait-after-restart",
             Bug::LeaseKeptOnTransfer => "lease-kept-on-transfer",
             Bug::NoAckBarrier => "no-ack-barrier",
+            Bug::QuietFollowerNotRefreshed => "quiet-follower-not-refreshed",
         }
     }
 

@@ -25,6 +25,10 @@ struct World {
     hosts: Vec<Host>,
     wire: VecDeque<(Duration, usize, Vec<u8>)>,
     cut: Vec<bool>,
+    /// A link down both ways.
+    blocked: Option<(usize, usize)>,
+    /// Rewrites a datagram (from, to, bytes) as it is sent.
+    rewrite: Option<fn(usize, usize, Vec<u8>) -> Vec<u8>>,
     sent: Vec<(usize, usize, Vec<u8>)>,
 }
 
@@ -52,6 +56,8 @@ impl World {
             hosts,
             wire: VecDeque::new(),
             cut: vec![false; 3],
+            blocked: None,
+            rewrite: None,
             sent: Vec::new(),
         }
     }
@@ -72,8 +78,15 @@ impl World {
                     self.hosts[i].persisted(self.now, &ready.hard_states);
                     for (to, bytes) in ready.datagrams {
                         let j = Self::index(&to);
+                        let bytes = match self.rewrite {
+                            Some(rewrite) => rewrite(i, j, bytes),
+                            None => bytes,
+                        };
                         self.sent.push((i, j, bytes.clone()));
-                        if !self.cut[i] && !self.cut[j] {
+                        let blocked = self
+                            .blocked
+                            .is_some_and(|(a, b)| (a, b) == (i, j) || (b, a) == (i, j));
+                        if !self.cut[i] && !self.cut[j] && !blocked {
                             self.wire.push_back((self.now + MS, j, bytes));
                         }
                     }
@@ -99,6 +112,19 @@ impl World {
                 break;
             }
         }
+    }
+
+    /// As `run_until`, with the link between the two hosts of `cut` down both ways.
+    fn run_until_cut(&mut self, until: Duration, cut: Option<(usize, usize)>) {
+        if let Some((a, b)) = cut {
+            self.wire.retain(|(_, to, bytes)| {
+                let from = almost_raft_core::host::wire::decode_datagram(bytes, None)
+                    .map(|d| World::index(&d.from));
+                !matches!(from, Ok(f) if (f == a && *to == b) || (f == b && *to == a))
+            });
+            self.blocked = Some((a, b));
+        }
+        self.run_until(until);
     }
 
     fn leader_of(&mut self, group: &str) -> Option<usize> {
@@ -293,4 +319,70 @@ fn commands_on_groups_give_clear_errors() {
             .iter()
             .any(|(g, e)| g == "g" && *e == almost_raft_core::Event::Stopped)
     );
+}
+
+/// A follower's host that never learnt a group went quiet (the set operation lost, the
+/// heartbeats delivered) acks the pair's heartbeats with an older set version: those acks
+/// must not count for the group, whose follower there hears nothing and may vote for
+/// another leader. Here it does: the third host, cut off from the leader's, campaigns and
+/// wins with that follower's vote, and at no instant do two hosts hold the group's lease.
+#[test]
+fn an_ack_counts_for_a_quiet_group_only_when_both_hosts_held_the_same_set() {
+    use almost_raft_core::host::wire::{Item, decode_datagram, encode_datagrams};
+    let mut w = World::new(1, config());
+    // Every "add" to the first host is stripped from the start; the leader is another host
+    // (the run is deterministic), and the third is cut off from it once the group is quiet.
+    let lagging = 0;
+    let mut leader = None;
+    let mut other = 0;
+    let mut two_leases = None;
+    let mut cut_at = None;
+    let end = 4000 * MS;
+    w.rewrite = Some(|_, to, bytes| {
+        if to != 0 {
+            return bytes;
+        }
+        let d = decode_datagram(&bytes, None).unwrap();
+        let items: Vec<Item> = d
+            .items
+            .into_iter()
+            .filter(|i| !matches!(i, Item::Add { .. }))
+            .collect();
+        encode_datagrams(
+            (&d.cluster, &d.from, &d.to, d.incarnation),
+            &items,
+            || d.seq,
+            None,
+        )
+        .remove(0)
+    });
+    while w.now < end {
+        // Once the group is quiet at the leader, cut the third host off from it.
+        if leader.is_none() {
+            leader = w.leader_of("g0");
+            other = 3 - lagging - leader.unwrap_or(0);
+        }
+        if let (None, Some(l)) = (cut_at, leader) {
+            if w.hosts[l].is_quiet("g0").unwrap() {
+                cut_at = Some(w.now);
+            }
+        }
+        let step = w.now + MS;
+        w.run_until_cut(step, cut_at.and(leader).map(|l| (l, other)));
+        let now = w.now;
+        let holders: Vec<usize> = (0..3)
+            .filter(|i| w.hosts[*i].holds_lease(now, "g0").unwrap())
+            .collect();
+        if holders.len() > 1 {
+            two_leases = Some((now, holders));
+            break;
+        }
+    }
+    assert_ne!(
+        leader,
+        Some(lagging),
+        "the first host does not lead (deterministic run)"
+    );
+    assert!(cut_at.is_some(), "the group went quiet at its leader");
+    assert_eq!(two_leases, None, "two hosts held g0's lease at once");
 }

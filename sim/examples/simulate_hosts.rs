@@ -2,7 +2,7 @@
 //!
 //! cargo run -p almost-raft-sim --release --example simulate_hosts -- \
 //!     [--seed N | --start N --seeds K] [--hosts 3] [--groups 1000] [--voters 3] \
-//!     [--chaos-ms 20000] [--no-faults] [--verbose]
+//!     [--chaos-ms 20000] [--no-faults] [--verbose] [--bug NAME]
 //!
 //! Exits 1 on the first violation, printing its seed, config and replay command.
 
@@ -33,6 +33,16 @@ fn main() -> ExitCode {
             "--chaos-ms" => config.chaos_time = Duration::from_millis(value()),
             "--no-faults" => config.faults = false,
             "--verbose" => config.verbose = true,
+            "--bug" => {
+                let name = args.next().unwrap_or_default();
+                match almost_raft_sim::Bug::from_name(&name) {
+                    Some(bug) => config.bugs.push(bug),
+                    None => {
+                        eprintln!("unknown bug {name:?}");
+                        return ExitCode::from(2);
+                    }
+                }
+            }
             other => {
                 eprintln!("unknown flag {other}");
                 return ExitCode::from(2);

@@ -37,6 +37,8 @@ pub struct HostSimConfig {
     pub faults: bool,
     /// Print a line of counts every simulated second (for the example's `--verbose`).
     pub verbose: bool,
+    /// Known bugs to give every host (and its groups' machines).
+    pub bugs: Vec<almost_raft_core::bugs::Bug>,
 }
 
 impl Default for HostSimConfig {
@@ -50,6 +52,7 @@ impl Default for HostSimConfig {
             heartbeat_interval: Duration::from_millis(30),
             faults: true,
             verbose: false,
+            bugs: Vec::new(),
         }
     }
 }
@@ -62,8 +65,12 @@ impl HostSimConfig {
             self.groups,
             self.voters,
             self.chaos_time.as_millis(),
-            if self.faults { "" } else { " --no-faults" }
-        )
+            if self.faults { "" } else { " --no-faults" },
+        ) + &self
+            .bugs
+            .iter()
+            .map(|b| format!(" --bug {}", b.name()))
+            .collect::<String>()
     }
 }
 
@@ -277,6 +284,9 @@ impl World {
             local,
         )
         .expect("valid host");
+        for bug in &self.config.bugs {
+            host.inject_bug(*bug);
+        }
         let sim = &self.hosts[h];
         for (id, voters, preferred) in &self.groups {
             if !voters.contains(&h) {

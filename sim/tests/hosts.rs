@@ -46,3 +46,22 @@ fn groups_of_three_on_five_hosts_in_a_hostile_world() {
     };
     check(0..4, &config);
 }
+
+/// The injected bug `quiet-follower-not-refreshed` (a quiet follower forgets that its
+/// leader's host was heard) must give two leases at once within a few seeds.
+#[test]
+fn a_quiet_follower_that_forgets_its_leader_is_caught() {
+    let config = HostSimConfig {
+        bugs: vec![almost_raft_sim::Bug::QuietFollowerNotRefreshed],
+        ..HostSimConfig::default()
+    };
+    let caught = (0..20).find_map(|seed| run_hosts(seed, &config).err());
+    let violation = caught.expect("caught within 20 seeds");
+    assert!(violation.what.contains("lease"), "{violation}");
+    assert!(
+        violation
+            .to_string()
+            .contains("--bug quiet-follower-not-refreshed"),
+        "{violation}"
+    );
+}

@@ -60,6 +60,7 @@ impl Host {
 
     /// Brings a quiet group's machine up to date with what the pairs' heartbeats stood for.
     pub(super) fn touch(&mut self, slot: u32) {
+        let stale = self.has_bug("quiet-follower-not-refreshed");
         let g = self.groups[slot as usize].as_mut().expect("a live slot");
         match &g.quiet {
             Quiet::Active => {}
@@ -72,6 +73,7 @@ impl Host {
                     }
                 }
             }
+            &Quiet::Following { .. } if stale => {}
             &Quiet::Following { leader, term } => {
                 let pair = &self.pairs[leader as usize];
                 if let Some(heard) = pair.last_heard {

@@ -138,6 +138,8 @@ pub struct Host {
     events: Vec<(GroupId, Event)>,
     stats: HostStats,
     stopped: bool,
+    #[cfg(feature = "bug-injection")]
+    bugs: Vec<crate::bugs::Bug>,
 }
 
 impl Host {
@@ -176,7 +178,24 @@ impl Host {
             events: Vec::new(),
             stats: HostStats::default(),
             stopped: false,
+            #[cfg(feature = "bug-injection")]
+            bugs: Vec::new(),
         })
+    }
+
+    /// Gives the host a known bug, for proving that the simulator catches it.
+    #[cfg(feature = "bug-injection")]
+    pub fn inject_bug(&mut self, bug: crate::bugs::Bug) {
+        self.bugs.push(bug);
+    }
+
+    /// Whether the test build switched the host bug on; `false` in every other build.
+    #[allow(unused_variables)]
+    fn has_bug(&self, name: &str) -> bool {
+        #[cfg(feature = "bug-injection")]
+        return self.bugs.iter().any(|b| b.name() == name);
+        #[cfg(not(feature = "bug-injection"))]
+        false
     }
 
     /// Signs every datagram with the keyring and accepts only datagrams it verifies.
