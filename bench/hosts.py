@@ -92,18 +92,22 @@ def wait_for(what, check, limit_s):
     return time.time() - start
 
 
+STABLE_S = 3.0
+
+
 def settled(hosts, groups):
     """Every group quiet everywhere, placement within 10% (and one group) of a third, and no
-    handover for placement since the last look."""
+    handover for placement for STABLE_S seconds (placement runs about once a second)."""
     stats = [h.stats for h in hosts]
     if any(not s for s in stats):
         return False
     share = groups / len(hosts)
     ok = all(s["quiet"] == groups and abs(s["leading"] - share) <= share * 0.1 + 1 for s in stats)
-    moves = tuple(s["balance_handovers"] for s in stats)
-    was = getattr(settled, "moves", None)
-    settled.moves = moves
-    return ok and moves == was
+    moves = tuple(s["balance_handovers"] for s in stats) + tuple(s["leading"] for s in stats)
+    now = time.time()
+    if getattr(settled, "moves", None) != moves:
+        settled.moves, settled.since = moves, now
+    return ok and now - settled.since >= STABLE_S
 
 
 def percentile(values, p):

@@ -42,8 +42,10 @@ pub use almost_raft_core::host::{
 };
 use almost_raft_core::{Config, Error, Event, HardState, Keyring, Status, StorageError};
 
-/// The largest datagram a host reads (the host wire splits at 60,000 bytes).
+/// The largest datagram a host reads (larger than any the host wire writes).
 const RECEIVE_BUFFER: usize = 65_536;
+/// The socket buffers asked for (the kernel caps them at net.core.rmem_max / wmem_max).
+const SOCKET_BUFFER: usize = 8 << 20;
 
 /// One event of one group, in the order they happened on this host.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -159,6 +161,11 @@ impl HostBuilder {
             Transport::Callback(send) => (send, None),
             Transport::Udp { listen, peers } => {
                 let socket = bind(&listen)?;
+                // A host's datagrams come in bursts (a host crash starts thousands of
+                // elections): room for them, as far as the system allows (net.core.rmem_max).
+                let sock = socket2::SockRef::from(socket.as_ref());
+                let _ = sock.set_recv_buffer_size(SOCKET_BUFFER);
+                let _ = sock.set_send_buffer_size(SOCKET_BUFFER);
                 let book = Arc::new(AddressBook::new(peers));
                 let (sock, b) = (socket.clone(), book.clone());
                 let send: Arc<SendFn> = Arc::new(move |to: &str, bytes: &[u8]| {
@@ -471,7 +478,20 @@ fn publish(inner: &Inner, events: Vec<(GroupId, Event)>) {
     inner.event_ready.notify_waiters();
 }
 
+/// Sends at once when the address is known and the socket has room; otherwise looks the
+/// address up, or waits for room, on a task of its own.
 fn send_udp(socket: &Arc<UdpSocket>, book: &Arc<AddressBook>, to: &str, bytes: &[u8]) {
+    if let Some(addr) = book.cached(to) {
+        match socket.try_send_to(bytes, addr) {
+            Ok(_) => return,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) => {
+                book.forget(to);
+                tracing::debug!(%to, error = %e, "send failed");
+                return;
+            }
+        }
+    }
     let (socket, book, to, bytes) = (socket.clone(), book.clone(), to.to_owned(), bytes.to_vec());
     tokio::spawn(async move {
         let sent = match book.address(&to).await {

@@ -72,6 +72,14 @@ impl AddressBook {
         Ok(addr)
     }
 
+    /// The address looked up for `id`, if it is still fresh (no waiting).
+    pub(crate) fn cached(&self, id: &str) -> Option<SocketAddr> {
+        lock(&self.resolved)
+            .get(id)
+            .filter(|(_, at)| at.elapsed() < RESOLVE_EVERY)
+            .map(|(addr, _)| *addr)
+    }
+
     /// After a failed send: look the peer up again next time.
     pub(crate) fn forget(&self, id: &str) {
         lock(&self.resolved).remove(id);

@@ -10,6 +10,10 @@ use super::{Group, Host, Quiet};
 use crate::error::Error;
 use crate::machine::Role;
 
+/// The most set operations a pair may have waiting for acknowledgement: all of them go with
+/// every heartbeat of the pair (about 20 bytes each) until acknowledged.
+pub(super) const MAX_PENDING_OPS: usize = 1000;
+
 impl Host {
     pub(super) fn check_running(&self) -> Result<(), Error> {
         if self.stopped {
@@ -149,8 +153,14 @@ impl Host {
             .copied()
             .filter(|p| self.pairs[*p as usize].current)
             .collect();
+        // Set operations wait for the pair's next heartbeat, and are sent again with each
+        // until acknowledged: a pair with a full queue takes no more (the group goes on
+        // heartbeating by itself meanwhile, and tries again next round).
+        let full = towards
+            .iter()
+            .any(|p| self.pairs[*p as usize].ops.len() >= MAX_PENDING_OPS);
         let ids = towards.iter().map(|p| self.pairs[*p as usize].id.as_str());
-        if !g.machine.can_go_quiet(ids) {
+        if full || !g.machine.can_go_quiet(ids) {
             return;
         }
         let (term, group) = (g.machine.term(), g.id().to_owned());
@@ -171,6 +181,7 @@ impl Host {
             towards: added,
         };
         self.stats.quiet += 1;
+        self.quiet_leading += 1;
         let g = self.groups[slot as usize].as_mut().expect("a live slot");
         self.timers.cancel(&mut g.timer);
     }
@@ -182,6 +193,7 @@ impl Host {
         match std::mem::replace(&mut g.quiet, Quiet::Active) {
             Quiet::Active => return,
             Quiet::Leading { towards, .. } => {
+                self.quiet_leading -= 1;
                 for (p, _) in towards {
                     let pair = &mut self.pairs[p as usize];
                     if pair.quiet_to.remove(&slot) {

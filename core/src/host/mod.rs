@@ -33,12 +33,23 @@ use crate::auth::Keyring;
 use crate::config::Config;
 use crate::error::Error;
 use crate::id::{NodeId, validate_id};
-use crate::machine::{Event, Machine, Status};
+use crate::machine::{Event, Machine, Role, Status};
 use crate::storage::HardState;
 use pair::Pair;
+use rand::rngs::Xoshiro256PlusPlus;
+use rand::{RngExt, SeedableRng};
 use timers::Timers;
 
 pub use storage::{FileHostStorage, HostState, HostStorage, MemHostStorage};
+
+/// At most this many groups' election timers are handled per heartbeat interval; the rest
+/// wait for a later interval. A host crash makes thousands of groups campaign at once: past
+/// what the hosts can process, datagrams are dropped, elections fail and are tried again,
+/// and the storm feeds itself. Putting campaigns off never endangers safety.
+pub const MAX_CAMPAIGNS_PER_TICK: usize = 1000;
+/// No new campaign starts while this host leads this many groups that are not quiet (they
+/// heartbeat by themselves, which is what a group costs).
+pub const MAX_ACTIVE_LEADERS: usize = 2000;
 
 /// A group's id: the same rules as a node id.
 pub type GroupId = String;
@@ -70,6 +81,8 @@ pub struct HostStats {
     pub handovers_for_balance: u64,
     pub datagrams_sent: u64,
     pub datagrams_received: u64,
+    /// Group timers put off because the host had started its campaigns for the interval.
+    pub campaigns_deferred: u64,
 }
 
 /// Where a group's leadership belongs, if anywhere in particular.
@@ -138,6 +151,12 @@ pub struct Host {
     events: Vec<(GroupId, Event)>,
     stats: HostStats,
     stopped: bool,
+    /// Campaigns this host may still start in the current heartbeat interval.
+    campaigns_left: usize,
+    /// Groups this host leads quietly (the others it leads heartbeat by themselves).
+    quiet_leading: usize,
+    /// Spreads deferred campaigns (seeded: the host stays deterministic).
+    jitter: Xoshiro256PlusPlus,
     #[cfg(feature = "bug-injection")]
     bugs: Vec<crate::bugs::Bug>,
 }
@@ -178,6 +197,9 @@ impl Host {
             events: Vec::new(),
             stats: HostStats::default(),
             stopped: false,
+            campaigns_left: MAX_CAMPAIGNS_PER_TICK,
+            quiet_leading: 0,
+            jitter: Xoshiro256PlusPlus::seed_from_u64(seed),
             #[cfg(feature = "bug-injection")]
             bugs: Vec::new(),
         })
@@ -424,6 +446,12 @@ impl Host {
         if now >= self.next_tick {
             self.tick(now);
             self.next_tick = now + self.config.heartbeat_interval;
+            // Leaders that heartbeat by themselves are what a host pays for per group:
+            // new campaigns wait while there are many (they go quiet within a few rounds).
+            let active = self.stats.leading.saturating_sub(self.quiet_leading);
+            self.campaigns_left = MAX_ACTIVE_LEADERS
+                .saturating_sub(active)
+                .min(MAX_CAMPAIGNS_PER_TICK);
         }
         while let Some((slot, generation, at)) = self.timers.pop_due(now) {
             let Some(g) = self.groups.get_mut(slot as usize).and_then(Option::as_mut) else {
@@ -432,6 +460,22 @@ impl Host {
             if !g.timer.claim(generation, at) {
                 continue;
             }
+            if g.machine.role() != Role::Leader {
+                // A campaign (or the end of one) may be due: at most MAX_CAMPAIGNS_PER_TICK
+                // per heartbeat interval; the rest wait for a later one, spread over it.
+                if self.campaigns_left == 0 {
+                    let wait = self
+                        .config
+                        .heartbeat_interval
+                        .mul_f64(self.jitter.random_range(1.0..2.0));
+                    let g = self.groups[slot as usize].as_mut().expect("a live slot");
+                    self.timers.schedule(slot, &mut g.timer, Some(now + wait));
+                    self.stats.campaigns_deferred += 1;
+                    continue;
+                }
+                self.campaigns_left -= 1;
+            }
+            let g = self.groups[slot as usize].as_mut().expect("a live slot");
             g.machine.handle_timeout(now);
             self.maybe_go_quiet(slot, now);
             self.after(slot, now);

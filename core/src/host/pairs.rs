@@ -10,6 +10,9 @@ use crate::auth::AuthError;
 use crate::error::Error;
 use crate::message::Envelope;
 
+/// How many groups one ack reports as no longer following (keeps an ack within a datagram).
+const MAX_EXCEPTIONS_PER_ACK: usize = 32;
+
 impl Host {
     /// A pair whose last counted acknowledgement is older than this (from its heartbeat's
     /// sending) no longer keeps groups quiet: half the lease, so that a group that loses its
@@ -123,7 +126,14 @@ impl Host {
                     round,
                     version: pair.in_version,
                     reset: pair.dropped,
-                    exceptions: pair.exceptions.iter().cloned().collect(),
+                    // At most MAX_EXCEPTIONS_PER_ACK: the rest go with the next acks, as
+                    // the leader's host removes the first ones.
+                    exceptions: pair
+                        .exceptions
+                        .iter()
+                        .take(MAX_EXCEPTIONS_PER_ACK)
+                        .cloned()
+                        .collect(),
                 };
                 pair.outbox.push(ack);
             }

@@ -26,8 +26,12 @@ use crate::message::{Body, MAX_TERM};
 
 pub const HOST_WIRE_VERSION: u8 = 5;
 pub const SIGNED_HOST_WIRE_VERSION: u8 = 6;
-/// The encoder splits what a pair has to say into datagrams of at most this many bytes.
-pub const MAX_DATAGRAM_LEN: usize = 60_000;
+/// The encoder splits what a pair has to say into datagrams of at most this many bytes
+/// (tag included): small enough for one IP packet on any usual network, so that a lost
+/// fragment never loses a whole batch.
+pub const MAX_DATAGRAM_LEN: usize = 1_400;
+/// The longest datagram a receiver accepts (from encoders with another split size).
+pub const MAX_ACCEPTED_LEN: usize = 65_000;
 
 /// One datagram between two hosts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,7 +111,7 @@ pub fn encode_datagrams(
     keyring: Option<&Keyring>,
 ) -> Vec<Vec<u8>> {
     let (cluster, from, to, incarnation) = header;
-    let fixed = 1 + 3 * (1 + MAX_ID_LEN) + 16 + 2 + TAG_LEN;
+    let fixed = 1 + 3 + cluster.len() + from.len() + to.len() + 16 + 2 + TAG_LEN;
     let mut out = Vec::new();
     let mut start = 0;
     while start < items.len() || (items.is_empty() && out.is_empty()) {
@@ -221,7 +225,7 @@ fn put_item(out: &mut Vec<u8>, item: &Item) {
 /// Decodes a datagram, checking every field; with a keyring only a signed one whose tag
 /// one of its keys verifies, without one only an unsigned one.
 pub fn decode_datagram(bytes: &[u8], keyring: Option<&Keyring>) -> Result<Datagram, DecodeError> {
-    if bytes.len() > MAX_DATAGRAM_LEN + TAG_LEN {
+    if bytes.len() > MAX_ACCEPTED_LEN {
         return Err(DecodeError::TooLong { len: bytes.len() });
     }
     let body = match (bytes.first(), keyring) {
