@@ -76,6 +76,37 @@ fn parse(args: Vec<String>) -> Result<Options, String> {
     Ok(o)
 }
 
+/// Lines go out from a thread of their own: a reader that falls behind must never block the
+/// runtime's threads, which run the host.
+struct Output {
+    lines: std::sync::mpsc::Sender<String>,
+    printer: std::thread::JoinHandle<()>,
+}
+
+impl Output {
+    fn start() -> Self {
+        let (lines, rx) = std::sync::mpsc::channel::<String>();
+        let printer = std::thread::spawn(move || {
+            use std::io::Write;
+            let mut stdout = std::io::stdout().lock();
+            for line in rx {
+                if writeln!(stdout, "{line}").and_then(|()| stdout.flush()).is_err() {
+                    break;
+                }
+            }
+        });
+        Output { lines, printer }
+    }
+    fn line(&self, line: String) {
+        let _ = self.lines.send(line);
+    }
+    /// Waits until every line is out.
+    fn finish(self) {
+        drop(self.lines);
+        let _ = self.printer.join();
+    }
+}
+
 fn wall_ms() -> f64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -120,12 +151,13 @@ pub async fn main(args: Vec<String>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
-    println!(
+    let out = Output::start();
+    out.line(format!(
         "{{\"event\":\"started\",\"id\":\"{}\",\"groups\":{},\"t_ms\":{:.3}}}",
         o.id,
         o.groups,
         wall_ms()
-    );
+    ));
     let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
         Ok(s) => s,
         Err(e) => {
@@ -140,23 +172,25 @@ pub async fn main(args: Vec<String>) -> ExitCode {
                 let Some(e) = e else { break };
                 if let (true, Event::LeaderChanged { leader, term }) = (o.group_events, &e.event) {
                     let leader = leader.as_deref().map_or("null".to_owned(), |l| format!("\"{l}\""));
-                    println!("{{\"event\":\"leader\",\"group\":\"{}\",\"leader\":{leader},\"term\":{term},\"t_ms\":{:.3}}}", e.group, wall_ms());
+                    out.line(format!("{{\"event\":\"leader\",\"group\":\"{}\",\"leader\":{leader},\"term\":{term},\"t_ms\":{:.3}}}", e.group, wall_ms()));
                 }
             }
             _ = tick.tick() => {
                 let s = host.stats();
-                println!(
+                out.line(format!(
                     "{{\"event\":\"stats\",\"groups\":{},\"leading\":{},\"quiet\":{},\"datagrams_sent\":{},\"datagrams_received\":{},\"balance_handovers\":{},\"t_ms\":{:.3}}}",
                     s.groups, s.leading, s.quiet, s.datagrams_sent, s.datagrams_received, s.handovers_for_balance, wall_ms()
-                );
+                ));
             }
             _ = term.recv() => {
                 host.shutdown().await;
-                println!("{{\"event\":\"stopped\",\"t_ms\":{:.3}}}", wall_ms());
+                out.line(format!("{{\"event\":\"stopped\",\"t_ms\":{:.3}}}", wall_ms()));
+                out.finish();
                 return ExitCode::SUCCESS;
             }
         }
     }
+    out.finish();
     match host.failure() {
         Some(e) => {
             eprintln!("almost-raft-node host: stopped: {e}");

@@ -386,3 +386,21 @@ fn an_ack_counts_for_a_quiet_group_only_when_both_hosts_held_the_same_set() {
     assert!(cut_at.is_some(), "the group went quiet at its leader");
     assert_eq!(two_leases, None, "two hosts held g0's lease at once");
 }
+
+/// A cold start of more groups than a host lets campaign at once: campaigns are put off
+/// (never more than MAX_CAMPAIGNS_PER_TICK per heartbeat interval), and still every group
+/// ends up led, agreed and quiet.
+#[test]
+fn a_storm_of_campaigns_is_admitted_in_turns_and_every_group_ends_up_quiet() {
+    use almost_raft_core::host::MAX_ACTIVE_LEADERS;
+    let groups = 3 * MAX_ACTIVE_LEADERS;
+    let mut w = World::new(groups, config());
+    w.run_until(30_000 * MS);
+    let deferred: u64 = w.hosts.iter().map(|h| h.stats().campaigns_deferred).sum();
+    assert!(deferred > 0, "some campaigns were put off");
+    for h in &w.hosts {
+        assert_eq!(h.stats().quiet, groups, "every replica quiet on {}", h.id());
+    }
+    let led: usize = w.hosts.iter().map(|h| h.stats().leading).sum();
+    assert_eq!(led, groups, "one leader per group");
+}
