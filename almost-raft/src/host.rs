@@ -45,7 +45,7 @@ use almost_raft_core::{Config, Error, Event, HardState, Keyring, Status, Storage
 /// The largest datagram a host reads (larger than any the host wire writes).
 const RECEIVE_BUFFER: usize = 65_536;
 /// The socket buffers asked for (the kernel caps them at net.core.rmem_max / wmem_max).
-const SOCKET_BUFFER: usize = 8 << 20;
+const SOCKET_BUFFER: usize = 1 << 20;
 
 /// One event of one group, in the order they happened on this host.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -46,10 +46,10 @@ pub use storage::{FileHostStorage, HostState, HostStorage, MemHostStorage};
 /// wait for a later interval. A host crash makes thousands of groups campaign at once: past
 /// what the hosts can process, datagrams are dropped, elections fail and are tried again,
 /// and the storm feeds itself. Putting campaigns off never endangers safety.
-pub const MAX_CAMPAIGNS_PER_TICK: usize = 1000;
+pub const MAX_CAMPAIGNS_PER_TICK: usize = 500;
 /// No new campaign starts while this host leads this many groups that are not quiet (they
 /// heartbeat by themselves, which is what a group costs).
-pub const MAX_ACTIVE_LEADERS: usize = 2000;
+pub const MAX_ACTIVE_LEADERS: usize = 1000;
 
 /// A group's id: the same rules as a node id.
 pub type GroupId = String;
