@@ -90,7 +90,10 @@ impl Output {
             use std::io::Write;
             let mut stdout = std::io::stdout().lock();
             for line in rx {
-                if writeln!(stdout, "{line}").and_then(|()| stdout.flush()).is_err() {
+                if writeln!(stdout, "{line}")
+                    .and_then(|()| stdout.flush())
+                    .is_err()
+                {
                     break;
                 }
             }

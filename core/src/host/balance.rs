@@ -1,9 +1,9 @@
 //! Leader placement: every host leads about its fair share of groups (one over the number of
 //! voters of each group it votes in), and a group with a preferred leader goes back to it
-//! whenever it answers. A host more than one group above its share hands groups over to
-//! hosts at least one group below theirs, never taking either past its share, so placement
-//! settles (within a group or so of every share, where the voter sets allow) and does not
-//! oscillate. Both move leadership by handover (TimeoutNow): about one round trip
+//! whenever it answers. A host more than one group and 2% above its share hands groups over
+//! to hosts as far below theirs, a quarter of its excess per round, so placement settles
+//! within about 2% of every share (where the voter sets allow) without oscillating on counts
+//! that lag. Both move leadership by handover (TimeoutNow): about one round trip
 //! per group, with no gap in fencing (the term grows by one).
 
 use std::time::Duration;
@@ -17,8 +17,13 @@ impl Host {
         self.share_milli_total.min(u64::from(u32::MAX)) as u32
     }
 
-    /// Runs about once per election timeout.
+    /// Runs about once per election timeout, when the host is calm: placement is worth no
+    /// extra elections while campaigns wait or many groups heartbeat by themselves.
     pub(super) fn balance(&mut self, now: Duration) {
+        let active = self.stats.leading.saturating_sub(self.quiet_leading);
+        if !self.waiting.is_empty() || active > MAX_MOVES_PER_ROUND {
+            return;
+        }
         self.back_to_preferred(now);
         self.spread_evenly(now);
     }
@@ -41,8 +46,8 @@ impl Host {
     fn spread_evenly(&mut self, now: Duration) {
         let share = self.share_milli_total.max(1);
         let led = self.stats.leading as u64;
-        if led * 1000 <= share + 1000 {
-            return; // at most one group above its share
+        if led * 1000 <= above(share) {
+            return; // within a group (and 2%) of its share
         }
         // Hosts below their share, with what they lead, as they told us.
         let mut under: Vec<(u16, u64, u64)> = (0..self.pairs.len())
@@ -51,14 +56,18 @@ impl Host {
                 let pair = &self.pairs[p];
                 (p as u16, u64::from(pair.led), u64::from(pair.share_milli))
             })
-            .filter(|(_, led, share)| (led + 1) * 1000 <= *share)
+            .filter(|(_, led, share)| led * 1000 < below(*share))
             .collect();
         if under.is_empty() {
             return;
         }
         // Half the excess per round (about one election timeout): a few rounds settle it
         // without a burst of handovers that would all land on the same host.
-        let budget = ((led * 1000).saturating_sub(share) / 1000).div_ceil(2);
+        // A quarter of the excess per round (about one election timeout): the counts the
+        // other hosts report lag by a round trip, and several hosts may give to one.
+        let budget = ((led * 1000).saturating_sub(share) / 1000)
+            .div_ceil(4)
+            .min(MAX_MOVES_PER_ROUND as u64);
         let mut moved = 0;
         let slots: Vec<u32> = self.live_slots().collect();
         for slot in slots {
@@ -71,7 +80,7 @@ impl Host {
             }
             let target = under
                 .iter_mut()
-                .filter(|(p, led, share)| g.voters.contains(p) && (*led + 1) * 1000 <= *share)
+                .filter(|(p, led, share)| g.voters.contains(p) && *led * 1000 < below(*share))
                 .min_by_key(|(_, led, share)| led * 1000 / share.max(&mut 1).to_owned());
             let Some(target) = target else { continue };
             target.1 += 1;
@@ -97,4 +106,18 @@ impl Host {
         self.after(slot, now);
         ok
     }
+}
+
+/// The most handovers a host starts per round, for placement.
+const MAX_MOVES_PER_ROUND: usize = 250;
+
+/// A host gives groups away above this many thousandths of a group: its share, plus one
+/// group and 2%.
+fn above(share_milli: u64) -> u64 {
+    share_milli + 1000 + share_milli / 50
+}
+
+/// A host takes groups below this: its share, less one group and 2%.
+fn below(share_milli: u64) -> u64 {
+    share_milli.saturating_sub(1000 + share_milli / 50)
 }

@@ -36,8 +36,6 @@ use crate::id::{NodeId, validate_id};
 use crate::machine::{Event, Machine, Role, Status};
 use crate::storage::HardState;
 use pair::Pair;
-use rand::rngs::Xoshiro256PlusPlus;
-use rand::{RngExt, SeedableRng};
 use timers::Timers;
 
 pub use storage::{FileHostStorage, HostState, HostStorage, MemHostStorage};
@@ -154,9 +152,9 @@ pub struct Host {
     /// Campaigns this host may still start in the current heartbeat interval.
     campaigns_left: usize,
     /// Groups this host leads quietly (the others it leads heartbeat by themselves).
-    quiet_leading: usize,
-    /// Spreads deferred campaigns (seeded: the host stays deterministic).
-    jitter: Xoshiro256PlusPlus,
+    pub(super) quiet_leading: usize,
+    /// Groups whose timer came when no campaign could start, in order.
+    pub(super) waiting: std::collections::VecDeque<u32>,
     #[cfg(feature = "bug-injection")]
     bugs: Vec<crate::bugs::Bug>,
 }
@@ -199,7 +197,7 @@ impl Host {
             stopped: false,
             campaigns_left: MAX_CAMPAIGNS_PER_TICK,
             quiet_leading: 0,
-            jitter: Xoshiro256PlusPlus::seed_from_u64(seed),
+            waiting: std::collections::VecDeque::new(),
             #[cfg(feature = "bug-injection")]
             bugs: Vec::new(),
         })
@@ -453,6 +451,22 @@ impl Host {
                 .saturating_sub(active)
                 .min(MAX_CAMPAIGNS_PER_TICK);
         }
+        // Groups put off in earlier intervals go first, in the order they came.
+        while self.campaigns_left > 0 {
+            let Some(slot) = self.waiting.pop_front() else {
+                break;
+            };
+            let Some(g) = self.groups.get(slot as usize).and_then(Option::as_ref) else {
+                continue;
+            };
+            if g.machine.next_deadline().is_some_and(|due| due > now) {
+                // A leader was heard meanwhile: nothing is due, its timer runs as usual.
+                self.after(slot, now);
+                continue;
+            }
+            self.campaigns_left -= 1;
+            self.run_timer(slot, now);
+        }
         while let Some((slot, generation, at)) = self.timers.pop_due(now) {
             let Some(g) = self.groups.get_mut(slot as usize).and_then(Option::as_mut) else {
                 continue;
@@ -462,24 +476,26 @@ impl Host {
             }
             if g.machine.role() != Role::Leader {
                 // A campaign (or the end of one) may be due: at most MAX_CAMPAIGNS_PER_TICK
-                // per heartbeat interval; the rest wait for a later one, spread over it.
+                // per heartbeat interval; the rest wait, in order, for a later one.
                 if self.campaigns_left == 0 {
-                    let wait = self
-                        .config
-                        .heartbeat_interval
-                        .mul_f64(self.jitter.random_range(1.0..2.0));
-                    let g = self.groups[slot as usize].as_mut().expect("a live slot");
-                    self.timers.schedule(slot, &mut g.timer, Some(now + wait));
+                    self.waiting.push_back(slot);
                     self.stats.campaigns_deferred += 1;
                     continue;
                 }
                 self.campaigns_left -= 1;
             }
+            self.run_timer(slot, now);
+        }
+    }
+
+    /// A group's timer is due: its machine's time passes.
+    fn run_timer(&mut self, slot: u32, now: Duration) {
+        {
             let g = self.groups[slot as usize].as_mut().expect("a live slot");
             g.machine.handle_timeout(now);
-            self.maybe_go_quiet(slot, now);
-            self.after(slot, now);
         }
+        self.maybe_go_quiet(slot, now);
+        self.after(slot, now);
     }
 
     /// Handles one datagram from another host. Every item in it is applied; group messages

@@ -67,6 +67,8 @@ pub struct FileHostStorage {
     /// file is much larger.
     len: u64,
     live: HashMap<GroupId, HardState>,
+    /// What the live states take in a compacted file, kept up to date as they change.
+    live_size: u64,
     incarnation: u64,
 }
 
@@ -81,6 +83,7 @@ impl FileHostStorage {
             lock: None,
             len: 0,
             live: HashMap::new(),
+            live_size: 0,
             incarnation: 0,
         }
     }
@@ -166,11 +169,8 @@ impl FileHostStorage {
         Ok(())
     }
 
-    fn live_size(&self) -> u64 {
-        self.live
-            .iter()
-            .map(|(g, s)| 11 + g.len() + s.voted_for.as_ref().map_or(0, String::len))
-            .sum::<usize>() as u64
+    fn entry_size(group: &str, state: &HardState) -> u64 {
+        (11 + group.len() + state.voted_for.as_ref().map_or(0, String::len)) as u64
     }
 }
 
@@ -191,6 +191,7 @@ impl HostStorage for FileHostStorage {
             path: self.path.clone(),
             reason,
         })?;
+        self.live_size = live.iter().map(|(g, s)| Self::entry_size(g, s)).sum();
         self.live = live;
         self.incarnation = incarnation + 1;
         // Start from a compact file: it also drops a torn tail and makes the new
@@ -209,9 +210,12 @@ impl HostStorage for FileHostStorage {
         let payload = batch_payload(batch.iter().map(|(g, s)| (g, s)))?;
         self.append(&payload)?;
         for (group, state) in batch {
-            self.live.insert(group.clone(), state.clone());
+            self.live_size += Self::entry_size(group, state);
+            if let Some(old) = self.live.insert(group.clone(), state.clone()) {
+                self.live_size -= Self::entry_size(group, &old);
+            }
         }
-        if self.len > 4 * self.live_size() + 64 * 1024 {
+        if self.len > 4 * self.live_size + 64 * 1024 {
             self.compact()?;
         }
         Ok(())
