@@ -392,10 +392,11 @@ fn an_ack_counts_for_a_quiet_group_only_when_both_hosts_held_the_same_set() {
 /// ends up led, agreed and quiet.
 #[test]
 fn a_storm_of_campaigns_is_admitted_in_turns_and_every_group_ends_up_quiet() {
-    use almost_raft_core::host::MAX_ACTIVE_LEADERS;
-    let groups = 3 * MAX_ACTIVE_LEADERS;
+    use almost_raft_core::host::MAX_CAMPAIGNS_PER_TICK;
+    // Their timers fire within ten heartbeat intervals: twice what may campaign in them.
+    let groups = 20 * MAX_CAMPAIGNS_PER_TICK;
     let mut w = World::new(groups, config());
-    w.run_until(30_000 * MS);
+    w.run_until(60_000 * MS);
     let deferred: u64 = w.hosts.iter().map(|h| h.stats().campaigns_deferred).sum();
     assert!(deferred > 0, "some campaigns were put off");
     for h in &w.hosts {
