@@ -779,10 +779,11 @@ impl World {
                         .checked_sub(h.next_deadline())
                         .map(|late| eprint!("[{} late {late:?}] ", h.id()));
                     format!(
-                        "lead {} quiet {} balance {} disk {:?} queue {}",
+                        "lead {} quiet {} balance {} deferred {} disk {:?} queue {}",
                         s.leading,
                         s.quiet,
                         s.handovers_for_balance,
+                        s.campaigns_deferred,
                         sim.disk_delay,
                         sim.writing.len()
                     )

@@ -138,35 +138,45 @@ pub(super) fn op_version(op: &Item) -> u64 {
 }
 
 /// Anti-replay for datagrams that may arrive out of order (as in IPsec and DTLS): the
-/// highest sequence number taken, and which of the 64 below it were taken too. A number
-/// taken before, or older than the window, is a replay.
+/// highest sequence number taken, and which of the [`REPLAY_WINDOW`] below it were taken too.
+/// A number taken before, or older than the window, is a replay. The window is wide because a
+/// host sends hundreds of datagrams in one instant when thousands of groups campaign.
 #[derive(Debug, Clone, Copy, Default)]
 pub(super) struct ReplayWindow {
     highest: u64,
-    below: u64,
+    taken: [u64; (REPLAY_WINDOW / 64) as usize],
 }
 
+pub(super) const REPLAY_WINDOW: u64 = 1024;
+
 impl ReplayWindow {
+    fn bit(seq: u64) -> (usize, u64) {
+        let i = seq % REPLAY_WINDOW;
+        ((i / 64) as usize, 1 << (i % 64))
+    }
+
     /// Takes `seq` if it was never taken; whether it was new.
     pub fn take(&mut self, seq: u64) -> bool {
         if seq > self.highest {
-            // Bit i stands for `highest - (i + 1)`; the old highest moves `shift` below.
-            let shift = seq - self.highest;
-            self.below = match shift {
-                1..=63 => (self.below << shift) | (1 << (shift - 1)),
-                64 => 1 << 63,
-                _ => 0,
-            };
+            if seq - self.highest >= REPLAY_WINDOW {
+                self.taken = Default::default();
+            } else {
+                for s in self.highest + 1..seq {
+                    let (w, b) = Self::bit(s);
+                    self.taken[w] &= !b;
+                }
+            }
             self.highest = seq;
+            let (w, b) = Self::bit(seq);
+            self.taken[w] |= b;
             return true;
         }
-        let back = self.highest - seq;
-        if back == 0 || back > 64 {
+        if self.highest - seq >= REPLAY_WINDOW {
             return false;
         }
-        let bit = 1u64 << (back - 1);
-        let fresh = self.below & bit == 0;
-        self.below |= bit;
+        let (w, b) = Self::bit(seq);
+        let fresh = self.taken[w] & b == 0;
+        self.taken[w] |= b;
         fresh
     }
 }
@@ -183,15 +193,15 @@ mod tests {
         assert!(!w.take(3));
         assert!(!w.take(5));
         assert!(w.take(4));
-        assert!(w.take(100));
+        assert!(w.take(2000));
         assert!(!w.take(5)); // older than the window
-        assert!(w.take(37)); // 63 below
-        assert!(w.take(36)); // 64 below
-        assert!(!w.take(35)); // 65 below
-        assert!(w.take(99));
-        assert!(!w.take(99));
-        assert!(w.take(164)); // moves the window by exactly 64: 100 is now 64 below
-        assert!(!w.take(100));
-        assert!(w.take(101));
+        assert!(w.take(2000 - 1023)); // the oldest still in the window
+        assert!(!w.take(2000 - 1024)); // just out of it
+        assert!(w.take(1999));
+        assert!(!w.take(1999));
+        assert!(w.take(2000 + 1024)); // moves the window by exactly its width
+        assert!(!w.take(2000)); // now just out of it
+        assert!(w.take(2001));
+        assert!(!w.take(2001));
     }
 }

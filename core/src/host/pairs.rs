@@ -149,16 +149,6 @@ impl Host {
                     return;
                 };
                 self.touch(slot);
-                // A voter this group is not quiet towards speaks to it (it campaigns, having
-                // heard nothing): the group heartbeats by itself again until that voter
-                // follows, then goes quiet towards it too.
-                let outside = match &self.group(slot).quiet {
-                    Quiet::Leading { towards, .. } => !towards.iter().any(|(q, _)| *q == p),
-                    _ => false,
-                };
-                if outside {
-                    self.end_quiet(slot, now);
-                }
                 let msg = Envelope {
                     cluster: group,
                     from: self.pairs[p as usize].id.clone(),
