@@ -203,10 +203,14 @@ def main():
         for g in args.groups.split(","):
             rows.append(run(args.binary, int(g), args.window, tmp))
             print(f"bench/hosts.py: {g} groups measured: {rows[-1]['settle_s']:.1f} s to settle", file=sys.stderr, flush=True)
+            print_table(rows, base, args.window)  # what was measured so far, at once
+
+
+def print_table(rows, base, window):
     print()
     print("## 10. Many groups per host")
     print()
-    print(f"Three `almost-raft-node host` processes on 127.0.0.1 (built-in UDP transport, state files on disk), every host a voter of every group of 3, T = {T_MS} ms (timeouts drawn from [T, 2T)), heartbeat 100 ms; 2 cores shared by the three. Idle figures over {args.window:.0f} s once every group was led and quiet and placement had settled. Memory per group: (RSS - RSS of a host with no group, {base / 1048576:.1f} MiB) / groups.")
+    print(f"Three `almost-raft-node host` processes on 127.0.0.1 (built-in UDP transport, state files on disk), every host a voter of every group of 3, T = {T_MS} ms (timeouts drawn from [T, 2T)), heartbeat 100 ms; 2 cores shared by the three. Idle figures over {window:.0f} s once every group was led and quiet and placement had settled. Memory per group: (RSS - RSS of a host with no group, {base / 1048576:.1f} MiB) / groups.")
     print()
     print("| groups | all led and quiet after | idle CPU per host (share of one core) | memory per group per host | datagrams per second, one host to another | SIGKILL of h1: its groups led again, p50 / p99 / max | groups h1 led | leaders per host after its restart and rebalance (rebalance time) |")
     print("|---|---|---|---|---|---|---|---|")
