@@ -10,7 +10,8 @@ fault heals, every group must have one leader that all three hosts know, within 
 - no two hosts lead it in the same term (Election Safety);
 - no host's term for it goes down, across restarts too (the host state file).
 
-Usage (as root): hosts.py --duration SECONDS --groups N [--binary PATH] [--seed N].
+Usage (as root): hosts.py --duration SECONDS --groups N [--binary PATH] [--seed N]
+[--faults kill,pause,partition,one-way,graceful].
 Prints the counts and exits non-zero on any violation; removes everything it created.
 """
 
@@ -141,7 +142,10 @@ def main() -> int:
     ap.add_argument("--groups", type=int, default=10000)
     ap.add_argument("--binary", default="target/debug/almost-raft-node")
     ap.add_argument("--seed", type=int, default=None)
+    ap.add_argument("--faults", default="kill,pause,partition,one-way,graceful",
+                    help="the faults to draw from, comma-separated")
     args = ap.parse_args()
+    kinds = args.faults.split(",")
     seed = args.seed if args.seed is not None else random.randrange(1 << 31)
     rng = random.Random(seed)
     binary = os.path.abspath(args.binary)
@@ -166,7 +170,7 @@ def main() -> int:
     end = time.monotonic() + args.duration
     while time.monotonic() < end and not hosts.violations:
         i = rng.randrange(HOSTS)
-        fault = rng.choice(["kill", "pause", "partition", "one-way", "graceful"])
+        fault = rng.choice(kinds)
         counts[fault] += 1
         if fault == "kill":
             hosts.down(i, signal.SIGKILL)
