@@ -201,7 +201,7 @@ def main() -> int:
     for v in hosts.violations[:20]:
         print(f"VIOLATION: {v}", flush=True)
     ok = not hosts.violations and not failed
-    print(f"hosts chaos: {'passed' if ok else 'FAILED'} (seed {seed}; replay: chaos/hosts.py --duration {args.duration:.0f} --groups {args.groups} --seed {seed})", flush=True)
+    print(f"hosts chaos: {'passed' if ok else 'FAILED'} (seed {seed}; replay: chaos/hosts.py --duration {args.duration:.0f} --groups {args.groups} --faults {args.faults} --seed {seed})", flush=True)
     return 0 if ok else 1
 
 
