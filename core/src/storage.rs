@@ -54,6 +54,41 @@ pub trait Storage: Send {
     }
 }
 
+/// `<path>.lock`, beside a state file.
+fn lock_path_of(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".lock");
+    path.with_file_name(name)
+}
+
+/// Takes the lock beside the state file at `path`, held while the returned file is open, so
+/// that a second node (or host) on the same state fails instead of voting twice.
+pub(crate) fn lock_beside(path: &Path) -> Result<File, StorageError> {
+    let lock = lock_path_of(path);
+    let io = |action: &'static str| {
+        move |e: io::Error| StorageError::Io {
+            action,
+            path: path.to_owned(),
+            kind: e.kind(),
+            message: e.to_string(),
+        }
+    };
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock)
+        .map_err(io("create the lock file of"))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(TryLockError::WouldBlock) => Err(StorageError::Locked {
+            path: path.to_owned(),
+            lock,
+        }),
+        Err(TryLockError::Error(e)) => Err(io("lock")(e)),
+    }
+}
+
 /// Keeps the hard state in memory only.
 ///
 /// A node restarted with a fresh `MemStorage` forgets its term and vote, so it can vote a second
@@ -119,33 +154,14 @@ impl FileStorage {
 
     /// The lock file beside the state file.
     pub fn lock_path(&self) -> PathBuf {
-        let mut name = self.path.file_name().unwrap_or_default().to_os_string();
-        name.push(".lock");
-        self.path.with_file_name(name)
+        lock_path_of(&self.path)
     }
 
     fn lock(&mut self) -> Result<(), StorageError> {
-        if self.lock.is_some() {
-            return Ok(());
+        if self.lock.is_none() {
+            self.lock = Some(lock_beside(&self.path)?);
         }
-        let lock_path = self.lock_path();
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(self.io_error("create the lock file of"))?;
-        match file.try_lock() {
-            Ok(()) => {
-                self.lock = Some(file);
-                Ok(())
-            }
-            Err(TryLockError::WouldBlock) => Err(StorageError::Locked {
-                path: self.path.clone(),
-                lock: lock_path,
-            }),
-            Err(TryLockError::Error(e)) => Err(self.io_error("lock")(e)),
-        }
+        Ok(())
     }
 
     pub fn path(&self) -> &Path {

@@ -12,7 +12,7 @@
 //! refuses to start rather than forget a vote.
 
 use std::collections::HashMap;
-use std::fs::{self, File, OpenOptions, TryLockError};
+use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
@@ -101,29 +101,6 @@ impl FileHostStorage {
         }
     }
 
-    fn lock(&mut self) -> Result<(), StorageError> {
-        let mut name = self.path.clone().into_os_string();
-        name.push(".lock");
-        let lock_path = PathBuf::from(name);
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(self.io("create the lock file of"))?;
-        match file.try_lock() {
-            Ok(()) => {
-                self.lock = Some(file);
-                Ok(())
-            }
-            Err(TryLockError::WouldBlock) => Err(StorageError::Locked {
-                path: self.path.clone(),
-                lock: lock_path,
-            }),
-            Err(TryLockError::Error(e)) => Err(self.io("lock")(e)),
-        }
-    }
-
     /// Appends one record and syncs it.
     fn append(&mut self, payload: &[u8]) -> Result<(), StorageError> {
         let mut record = Vec::with_capacity(8 + payload.len());
@@ -177,7 +154,7 @@ impl FileHostStorage {
 impl HostStorage for FileHostStorage {
     fn open(&mut self) -> Result<HostState, StorageError> {
         if self.lock.is_none() {
-            self.lock()?;
+            self.lock = Some(crate::storage::lock_beside(&self.path)?);
         }
         let mut bytes = Vec::new();
         match File::open(&self.path) {
