@@ -106,6 +106,19 @@ class Hosts:
                     count += 1
             return count
 
+    def describe_unsettled(self, limit: int = 5) -> str:
+        """Each host's last word on a few groups that are not settled, for the failure report."""
+        with self.lock:
+            lines = []
+            for g in range(self.groups):
+                name = f"g{g}"
+                views = [self.latest[i].get(name) for i in range(HOSTS)]
+                if views[0] is None or views[0][1] is None or any(v != views[0] for v in views[1:]):
+                    lines.append(f"  {name}: " + ", ".join(f"h{i} {v}" for i, v in enumerate(views)))
+                    if len(lines) == limit:
+                        break
+            return "\n".join(lines)
+
     def wait_settled(self) -> Optional[float]:
         start = time.monotonic()
         while time.monotonic() - start < BOUND_S:
@@ -191,6 +204,7 @@ def main() -> int:
         if took is None:
             failed += 1
             print(f"FAIL: after {fault} of h{i}: {hosts.unsettled()} groups not led and agreed within {BOUND_S:.0f} s", flush=True)
+            print(hosts.describe_unsettled(), flush=True)
             break
         settle[fault].append(took)
     hosts.stop_all()

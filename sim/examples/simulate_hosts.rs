@@ -52,11 +52,12 @@ fn main() -> ExitCode {
     for seed in start..start + seeds {
         match run_hosts(seed, &config) {
             Ok(r) => println!(
-                "seed {seed}: ok: {} steps, {} datagrams, {} crashes, {} partitions, {} elections won, settled {:?} after the heal, idle {:.0} datagrams/s, leaders per host {:?}",
+                "seed {seed}: ok: {} steps, {} datagrams, {} crashes, {} partitions, {} pauses, {} elections won, settled {:?} after the heal, idle {:.0} datagrams/s, leaders per host {:?}",
                 r.steps,
                 r.datagrams,
                 r.crashes,
                 r.partitions,
+                r.pauses,
                 r.elections_won,
                 r.settle_time,
                 r.idle_datagrams_per_second,

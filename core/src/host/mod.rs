@@ -45,9 +45,13 @@ pub use storage::{FileHostStorage, HostState, HostStorage, MemHostStorage};
 /// what the hosts can process, datagrams are dropped, elections fail and are tried again,
 /// and the storm feeds itself. Putting campaigns off never endangers safety.
 pub const MAX_CAMPAIGNS_PER_TICK: usize = 500;
-/// No new campaign starts while this host leads this many groups that are not quiet (they
+/// Fewer campaigns start while this host leads this many groups that are not quiet (they
 /// heartbeat by themselves, which is what a group costs).
 pub const MAX_ACTIVE_LEADERS: usize = 1000;
+/// Campaigns that start per heartbeat interval however many groups this host leads
+/// actively: waiting must end. Leaders that cannot go quiet (their followers wait for
+/// their own campaigns to end a split vote, say) would otherwise stop every campaign.
+pub const MIN_CAMPAIGNS_PER_TICK: usize = 25;
 
 /// A group's id: the same rules as a node id.
 pub type GroupId = String;
@@ -114,6 +118,8 @@ struct Group {
     quiet: Quiet,
     leading: bool,
     timer: timers::Slot,
+    /// In the queue of campaigns put off by admission.
+    waiting: bool,
 }
 
 impl Group {
@@ -315,6 +321,7 @@ impl Host {
             quiet: Quiet::Active,
             leading: false,
             timer: timers::Slot::default(),
+            waiting: false,
         }));
         if matches!(preferred, Preferred::Peer(_)) {
             self.preferring.push(slot);
@@ -449,16 +456,17 @@ impl Host {
             let active = self.stats.leading.saturating_sub(self.quiet_leading);
             self.campaigns_left = MAX_ACTIVE_LEADERS
                 .saturating_sub(active)
-                .min(MAX_CAMPAIGNS_PER_TICK);
+                .clamp(MIN_CAMPAIGNS_PER_TICK, MAX_CAMPAIGNS_PER_TICK);
         }
         // Groups put off in earlier intervals go first, in the order they came.
         while self.campaigns_left > 0 {
             let Some(slot) = self.waiting.pop_front() else {
                 break;
             };
-            let Some(g) = self.groups.get(slot as usize).and_then(Option::as_ref) else {
+            let Some(g) = self.groups.get_mut(slot as usize).and_then(Option::as_mut) else {
                 continue;
             };
+            g.waiting = false;
             if g.machine.next_deadline().is_some_and(|due| due > now) {
                 // A leader was heard meanwhile: nothing is due, its timer runs as usual.
                 self.after(slot, now);
@@ -478,8 +486,11 @@ impl Host {
                 // A campaign (or the end of one) may be due: at most MAX_CAMPAIGNS_PER_TICK
                 // per heartbeat interval; the rest wait, in order, for a later one.
                 if self.campaigns_left == 0 {
-                    self.waiting.push_back(slot);
-                    self.stats.campaigns_deferred += 1;
+                    // Once in the queue: its timer comes again each time it is touched.
+                    if !std::mem::replace(&mut g.waiting, true) {
+                        self.waiting.push_back(slot);
+                        self.stats.campaigns_deferred += 1;
+                    }
                     continue;
                 }
                 self.campaigns_left -= 1;

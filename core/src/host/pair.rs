@@ -2,7 +2,7 @@
 //! host leads that ride on the pair's heartbeat, and the groups it follows that ride on the
 //! other's), the pair's heartbeat rounds and acknowledgements, and what waits to be sent.
 
-use std::collections::{BTreeSet, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 use std::time::Duration;
 
 use super::wire::Item;
@@ -39,6 +39,10 @@ pub(super) struct Pair {
 
     // The other leads, this host follows.
     pub in_version: u64,
+    /// Operations on its set that came ahead of their turn (their datagrams overtook
+    /// earlier ones), by version: applied when the gap closes. Without this, a set that
+    /// changes faster than one round of in-order delivery never matches a heartbeat.
+    held_ops: BTreeMap<u64, Item>,
     pub quiet_from: HashSet<u32>,
     /// Groups in its set that no longer follow it here, reported in every ack until removed.
     pub exceptions: BTreeSet<String>,
@@ -69,6 +73,7 @@ impl Pair {
             last_ack: None,
             current: false,
             in_version: 0,
+            held_ops: BTreeMap::new(),
             quiet_from: HashSet::new(),
             exceptions: BTreeSet::new(),
             dropped: false,
@@ -103,6 +108,35 @@ impl Pair {
         while self.ops.front().is_some_and(|op| op_version(op) <= version) {
             self.ops.pop_front();
         }
+    }
+
+    /// Keeps an operation on the other host's set that came before its turn. At most
+    /// [`MAX_HELD_OPS`]: the leader's host sends every operation again until acknowledged.
+    pub fn hold_op(&mut self, version: u64, op: Item) {
+        if version > self.in_version + 1 && self.held_ops.len() < MAX_HELD_OPS {
+            self.held_ops.insert(version, op);
+        }
+    }
+
+    /// The held operation whose turn it is, if any; forgets those whose turn passed.
+    pub fn next_held_op(&mut self) -> Option<Item> {
+        while let Some(entry) = self.held_ops.first_entry() {
+            let version = *entry.key();
+            if version > self.in_version + 1 {
+                return None;
+            }
+            let op = entry.remove();
+            if version == self.in_version + 1 {
+                return Some(op);
+            }
+        }
+        None
+    }
+
+    /// Forgets everything about its set (it restarted).
+    pub fn forget_its_set(&mut self) {
+        self.in_version = 0;
+        self.held_ops.clear();
     }
 
     /// The next heartbeat round, remembered with its time and set version.
@@ -148,6 +182,10 @@ pub(super) struct ReplayWindow {
 }
 
 pub(super) const REPLAY_WINDOW: u64 = 1024;
+
+/// The most operations a host keeps that came ahead of their turn, per pair (twice what a
+/// leader's host may have waiting for acknowledgement).
+pub(super) const MAX_HELD_OPS: usize = 2 * super::groups::MAX_PENDING_OPS;
 
 impl ReplayWindow {
     fn bit(seq: u64) -> (usize, u64) {

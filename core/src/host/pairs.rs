@@ -62,7 +62,7 @@ impl Host {
         self.drop_quiet_from(p, now);
         self.drop_quiet_to(p, now);
         let pair = &mut self.pairs[p as usize];
-        pair.in_version = 0;
+        pair.forget_its_set();
         pair.dropped = false;
         pair.last_heard = None;
         pair.alive_at = None;
@@ -79,33 +79,16 @@ impl Host {
                     pair.in_version = version;
                     pair.dropped = false;
                     pair.last_heard = None;
+                    self.apply_waiting_ops(p, now);
                 }
             }
-            Item::Add {
-                version,
-                group,
-                term,
-            } => {
-                if version != self.pairs[p as usize].in_version + 1 {
-                    return;
-                }
-                self.pairs[p as usize].in_version = version;
-                self.follower_add(p, &group, term, now);
-            }
-            Item::Remove { version, group } => {
-                if version != self.pairs[p as usize].in_version + 1 {
-                    return;
-                }
+            Item::Add { version, .. } | Item::Remove { version, .. } => {
                 let pair = &mut self.pairs[p as usize];
-                pair.in_version = version;
-                pair.exceptions.remove(&group);
-                if let Some(&slot) = self.index.get(&group) {
-                    if self.pairs[p as usize].quiet_from.contains(&slot) {
-                        self.touch(slot);
-                        self.follower_leaves(slot);
-                        self.pairs[p as usize].exceptions.remove(&group);
-                        self.after(slot, now);
-                    }
+                if version == pair.in_version + 1 {
+                    self.apply_op(p, item, now);
+                    self.apply_waiting_ops(p, now);
+                } else {
+                    pair.hold_op(version, item);
                 }
             }
             Item::Heartbeat {
@@ -161,6 +144,41 @@ impl Host {
                 }
                 self.after(slot, now);
             }
+        }
+    }
+
+    /// Applies the next operation on the other host's set (its version is `in_version + 1`).
+    fn apply_op(&mut self, p: u16, op: Item, now: Duration) {
+        match op {
+            Item::Add {
+                version,
+                group,
+                term,
+            } => {
+                self.pairs[p as usize].in_version = version;
+                self.follower_add(p, &group, term, now);
+            }
+            Item::Remove { version, group } => {
+                let pair = &mut self.pairs[p as usize];
+                pair.in_version = version;
+                pair.exceptions.remove(&group);
+                if let Some(&slot) = self.index.get(&group) {
+                    if self.pairs[p as usize].quiet_from.contains(&slot) {
+                        self.touch(slot);
+                        self.follower_leaves(slot);
+                        self.pairs[p as usize].exceptions.remove(&group);
+                        self.after(slot, now);
+                    }
+                }
+            }
+            _ => unreachable!("only set operations are held"),
+        }
+    }
+
+    /// Applies the operations that came ahead of their turn and whose turn has come.
+    fn apply_waiting_ops(&mut self, p: u16, now: Duration) {
+        while let Some(op) = self.pairs[p as usize].next_held_op() {
+            self.apply_op(p, op, now);
         }
     }
 

@@ -37,6 +37,9 @@ impl World {
                 }
                 *last = term;
             }
+            // Told after its lease ended by its own clock (a write or a stop delayed the
+            // event): `holds_lease` says no, so an application that checks it does not act.
+            Event::LeaseChanged { held: true, .. } if !self.still_holds(h, group) => {}
             Event::LeaseChanged { held: true, term } => {
                 let holders = self.lease_holders.entry(g).or_default();
                 if let Some((other, other_term)) = holders.iter().find(|(o, _)| *o != h) {
@@ -55,6 +58,15 @@ impl World {
             }
             _ => {}
         }
+    }
+
+    /// Whether host `h` holds `group`'s lease now, read on its own clock.
+    fn still_holds(&mut self, h: usize, group: &str) -> bool {
+        let local = self.hosts[h].clock.local(self.now);
+        self.hosts[h]
+            .host
+            .as_mut()
+            .is_some_and(|host| host.holds_lease(local, group).unwrap_or(false))
     }
 
     pub(super) fn check_after_step(&mut self) -> Result<(), Box<HostViolation>> {

@@ -1,7 +1,8 @@
 //! The simulator for hosts of many groups ([`Host`]): the same hostile world as for single
 //! nodes (loss, duplication, reordering and delay, partitions also one-way, crashes and
 //! restarts from what was saved, slow disks, drifting clocks, replayed and garbage
-//! datagrams), with the invariants checked per group after every step:
+//! datagrams) and hosts that stop for a while (SIGSTOP, a long GC or VM pause: nothing runs,
+//! what arrives waits in a bounded socket buffer, and the clock has jumped on resume), with the invariants checked per group after every step:
 //! - one leader per group and term (Raft §5.2, Election Safety);
 //! - a host's fencing term for a group never goes down, across restarts too;
 //! - never two hosts hold a group's lease at one instant of real time (thesis §6.4.1), as the
@@ -84,6 +85,7 @@ pub struct HostSimReport {
     pub datagrams: u64,
     pub crashes: u64,
     pub partitions: u64,
+    pub pauses: u64,
     pub elections_won: u64,
     /// From the last heal to every group led with all voters agreeing.
     pub settle_time: Duration,
@@ -122,6 +124,7 @@ enum Action {
     DiskDone { host: usize },
     Fault,
     Restart { host: usize },
+    Resume { host: usize },
     Heal,
 }
 
@@ -134,6 +137,10 @@ struct Write {
     events: Vec<(GroupId, Event)>,
 }
 
+/// How many datagrams wait for a stopped host (a 1 MiB socket buffer of ~1,400-byte
+/// datagrams); later ones are dropped, as the kernel drops them.
+const SOCKET_BUFFER_DATAGRAMS: usize = 750;
+
 struct SimHost {
     host: Option<Host>,
     clock: Clock,
@@ -143,6 +150,10 @@ struct SimHost {
     writing: std::collections::VecDeque<Write>,
     disk_delay: Duration,
     timer_generation: u64,
+    /// Stopped (SIGSTOP): no timer, no receive, no completed write is seen until resumed.
+    paused: bool,
+    /// What arrived while stopped, as a socket buffer holds it: the oldest, up to its size.
+    inbox: Vec<Vec<u8>>,
 }
 
 struct World {
@@ -238,6 +249,8 @@ impl World {
                 writing: Default::default(),
                 disk_delay: Duration::ZERO,
                 timer_generation: 0,
+                paused: false,
+                inbox: Vec::new(),
             });
             world.start(h);
         }
@@ -378,6 +391,12 @@ impl World {
 
     fn act(&mut self, action: Action) -> Result<(), Box<HostViolation>> {
         match action {
+            Action::Deliver { to, bytes } if self.hosts[to].paused => {
+                let inbox = &mut self.hosts[to].inbox;
+                if inbox.len() < SOCKET_BUFFER_DATAGRAMS {
+                    inbox.push(bytes);
+                }
+            }
             Action::Deliver { to, bytes } => {
                 let local = self.hosts[to].clock.local(self.now);
                 let Some(host) = self.hosts[to].host.as_mut() else {
@@ -395,7 +414,7 @@ impl World {
                 host: h,
                 generation,
             } => {
-                if self.hosts[h].timer_generation != generation {
+                if self.hosts[h].timer_generation != generation || self.hosts[h].paused {
                     return Ok(());
                 }
                 let local = self.hosts[h].clock.local(self.now);
@@ -405,7 +424,9 @@ impl World {
                 host.handle_timeout(local);
                 self.after_host(h);
             }
+            Action::DiskDone { host: h } if self.hosts[h].paused => {}
             Action::DiskDone { host: h } => self.disk_done(h),
+            Action::Resume { host } => self.resume(host),
             // The heal may have restarted it already.
             Action::Restart { host } if self.hosts[host].host.is_none() => self.start(host),
             Action::Restart { .. } => {}
