@@ -170,7 +170,7 @@ impl World {
         );
     }
 
-    /// Whether every host leads within 10% (and one group) of its fair share.
+    /// Whether every host leads within one group and 2% of its fair share (placement's band).
     pub(super) fn balanced(&self) -> bool {
         let mut share = vec![0f64; self.config.hosts];
         for (_, voters, _) in &self.groups {
@@ -180,7 +180,7 @@ impl World {
         }
         self.hosts.iter().zip(share).all(|(h, share)| {
             let led = h.host.as_ref().map_or(0, |h| h.stats().leading) as f64;
-            (led - share).abs() <= share * 0.1 + 1.0
+            (led - share).abs() <= share * 0.02 + 1.0
         })
     }
 
