@@ -405,3 +405,67 @@ fn a_storm_of_campaigns_is_admitted_in_turns_and_every_group_ends_up_quiet() {
     let led: usize = w.hosts.iter().map(|h| h.stats().leading).sum();
     assert_eq!(led, groups, "one leader per group");
 }
+
+/// An ack written before its sender heard of our restart answers the set of our earlier
+/// incarnation. Taken for the new set, its version (far past the new Reset's) dropped the
+/// Reset unapplied: that pair never matched a heartbeat again, the restarted host's groups
+/// went quiet towards the third host alone, and the other host's replicas of them stayed
+/// leaderless for good (found by the chaos run of hosts: SIGSTOP while another restarted).
+#[test]
+fn an_ack_for_an_earlier_incarnation_of_the_host_is_ignored() {
+    use almost_raft_core::host::wire::{Item, decode_datagram};
+    let groups = 30;
+    let mut w = World::new(groups, config());
+    w.run_until(3000 * MS);
+    let (restarted, acker) = (0, 1);
+    let stale_ack = w
+        .sent
+        .iter()
+        .rev()
+        .find(|(from, to, bytes)| {
+            (*from, *to) == (acker, restarted)
+                && decode_datagram(bytes, None)
+                    .is_ok_and(|d| d.items.iter().any(|i| matches!(i, Item::Ack { .. })))
+        })
+        .map(|(_, _, bytes)| bytes.clone())
+        .expect("the acker acknowledged a heartbeat");
+    // Restart the first host (next incarnation, its state as saved), and hand it the stale
+    // ack before anything it sends reaches the acker.
+    let now = w.now;
+    let mut fresh = Host::new(IDS[restarted], config(), 2, 99, now).unwrap();
+    for g in 0..groups {
+        let group = format!("g{g}");
+        let st = w.hosts[restarted].status(now, &group).unwrap();
+        let state = HardState {
+            term: st.term,
+            voted_for: st.voted_for,
+        };
+        fresh.add_group(now, &group, &IDS, None, state).unwrap();
+    }
+    w.hosts[restarted] = fresh;
+    w.wire.retain(|(_, to, _)| *to != restarted);
+    w.hosts[restarted].receive(now, &stale_ack).unwrap();
+    // Placement hands the restarted host its share, and every group goes quiet again.
+    w.run_until(now + 20_000 * MS);
+    assert!(
+        w.hosts[restarted].stats().leading > 0,
+        "the restarted host leads again"
+    );
+    let now = w.now;
+    for g in 0..groups {
+        let group = format!("g{g}");
+        let leader = w.leader_of(&group).expect("a leader");
+        for h in &mut w.hosts {
+            let st = h.status(now, &group).unwrap();
+            assert_eq!(
+                st.leader.as_deref(),
+                Some(IDS[leader]),
+                "{group} on {}",
+                h.id()
+            );
+        }
+    }
+    for h in &w.hosts {
+        assert_eq!(h.stats().quiet, groups, "every replica quiet on {}", h.id());
+    }
+}

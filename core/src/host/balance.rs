@@ -51,7 +51,12 @@ impl Host {
         // The other hosts below their share, as they told us.
         let mut under: Vec<(u16, Standing)> = (0..self.pairs.len())
             .filter(|p| self.pairs[*p].current && self.pairs[*p].share_milli > 0)
-            .map(|p| (p as u16, Standing::new(self.pairs[p].led, self.pairs[p].share_milli)))
+            .map(|p| {
+                (
+                    p as u16,
+                    Standing::new(self.pairs[p].led, self.pairs[p].share_milli),
+                )
+            })
             .filter(|(_, theirs)| mine.may_give_to(theirs))
             .collect();
         if under.is_empty() {
@@ -59,7 +64,9 @@ impl Host {
         }
         // A quarter of the excess per round (about one election timeout), at least one: the
         // counts the other hosts report lag by a round trip, and several hosts may give to one.
-        let budget = (mine.excess as u64).div_ceil(4000).min(MAX_MOVES_PER_ROUND as u64);
+        let budget = (mine.excess as u64)
+            .div_ceil(4000)
+            .min(MAX_MOVES_PER_ROUND as u64);
         let mut mine = mine;
         let mut moved = 0;
         let slots: Vec<u32> = self.live_slots().collect();

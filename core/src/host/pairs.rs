@@ -106,6 +106,7 @@ impl Host {
                     pair.alive_at = Some(now);
                 }
                 let ack = Item::Ack {
+                    incarnation: pair.incarnation.unwrap_or(0),
                     round,
                     version: pair.in_version,
                     reset: pair.dropped,
@@ -121,11 +122,18 @@ impl Host {
                 pair.outbox.push(ack);
             }
             Item::Ack {
+                incarnation,
                 round,
                 version,
                 reset,
                 exceptions,
-            } => self.on_ack(p, round, version, reset, exceptions, now),
+            } => {
+                // An answer to an earlier incarnation of this host: its version counts a set
+                // that is gone (taken for ours, it would drop our Reset unapplied).
+                if incarnation == self.incarnation {
+                    self.on_ack(p, round, version, reset, exceptions, now);
+                }
+            }
             Item::Group { group, term, body } => {
                 let Some(&slot) = self.index.get(&group) else {
                     self.stats.refused_items += 1;

@@ -10,7 +10,7 @@
 //! ..    8     sequence number (grows from datagram to datagram within an incarnation)
 //! ..    2     item count, then the items, each a kind byte and its fields:
 //!   1 Heartbeat   round u64, version u64, led u32, share u32 (thousandths)
-//!   2 Ack         round u64, version u64, reset u8, count u16, count x group
+//!   2 Ack         incarnation u64, round u64, version u64, reset u8, count u16, count x group
 //!   3 Reset       version u64
 //!   4 Add         version u64, group, term u64
 //!   5 Remove      version u64, group
@@ -56,10 +56,13 @@ pub enum Item {
         led: u32,
         share_milli: u32,
     },
-    /// Answers a heartbeat. `version` is the quiet set the recipient holds; the ack counts
-    /// for the groups in it only when it equals the heartbeat's. `reset` asks the leader's
-    /// host to start the set afresh; `exceptions` are groups in it that no longer follow.
+    /// Answers a heartbeat. `incarnation` is the recipient's, as the sender knows it: an
+    /// ack written before the sender heard of the recipient's restart answers a set that
+    /// is gone. `version` is the quiet set the sender holds; the ack counts for the groups
+    /// in it only when it equals the heartbeat's. `reset` asks the leader's host to start
+    /// the set afresh; `exceptions` are groups in it that no longer follow.
     Ack {
+        incarnation: u64,
         round: u64,
         version: u64,
         reset: bool,
@@ -92,7 +95,7 @@ impl Item {
         match self {
             Item::Heartbeat { .. } => 1 + 24,
             Item::Ack { exceptions, .. } => {
-                1 + 19 + exceptions.iter().map(|g| 1 + g.len()).sum::<usize>()
+                1 + 27 + exceptions.iter().map(|g| 1 + g.len()).sum::<usize>()
             }
             Item::Reset { .. } => 9,
             Item::Add { group, .. } => 1 + 16 + 1 + group.len(),
@@ -174,12 +177,14 @@ fn put_item(out: &mut Vec<u8>, item: &Item) {
             out.extend_from_slice(&share_milli.to_be_bytes());
         }
         Item::Ack {
+            incarnation,
             round,
             version,
             reset,
             exceptions,
         } => {
             out.push(2);
+            out.extend_from_slice(&incarnation.to_be_bytes());
             out.extend_from_slice(&round.to_be_bytes());
             out.extend_from_slice(&version.to_be_bytes());
             out.push(u8::from(*reset));
@@ -279,6 +284,7 @@ fn read_item(r: &mut Reader<'_>) -> Result<Item, DecodeError> {
             share_milli: u32::from_be_bytes(r.take::<4>("share")?),
         },
         2 => {
+            let incarnation = r.u64("incarnation")?;
             let round = r.u64("round")?;
             let version = r.u64("version")?;
             let [reset] = r.take::<1>("reset")?;
@@ -291,6 +297,7 @@ fn read_item(r: &mut Reader<'_>) -> Result<Item, DecodeError> {
                 exceptions.push(r.id("group")?);
             }
             Item::Ack {
+                incarnation,
                 round,
                 version,
                 reset: reset == 1,
@@ -396,6 +403,7 @@ mod tests {
                 share_milli: 3333,
             },
             Item::Ack {
+                incarnation: 7,
                 round: 8,
                 version: 2,
                 reset: true,
