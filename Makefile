@@ -8,12 +8,17 @@ PREFIX ?= /usr/local
 # install builds `release`; tests install a `debug` build to check the layout quickly.
 PROFILE ?= release
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
+MAJOR := $(word 1,$(subst ., ,$(VERSION)))
+MINOR := $(word 2,$(subst ., ,$(VERSION)))
+# The C ABI's version, in the shared library's SONAME (as ffi/build.rs sets it).
+ABI := $(if $(filter 0,$(MAJOR)),$(MAJOR).$(MINOR),$(MAJOR))
 
-.PHONY: test core-alone c-test python-test node-test four-languages chaos chaos-runners chaos-hosts chaos-short demo soak soak-hosts bench fmt install c-example
+.PHONY: test release-check dist core-alone c-test python-test node-test four-languages chaos chaos-runners chaos-hosts chaos-short demo soak soak-hosts bench fmt install c-example
 
 ## Every test: unit tests, ported etcd election tests, codec vectors, 1000 simulator seeds per
 ## configuration, and proof that the simulator catches each injected bug.
 test:
+	$(MAKE) release-check
 	$(CARGO) test --all-targets
 	$(CARGO) test -p almost-raft-sim --all-targets -- --nocapture
 	$(MAKE) core-alone
@@ -22,6 +27,23 @@ test:
 	$(MAKE) node-test
 	$(MAKE) four-languages
 	$(MAKE) chaos-short
+
+## What a release needs of the Rust crates and of every package's version: one version
+## everywhere, clippy clean, docs without warnings, and the crates.io crates packaged (each
+## built alone from its .crate file, against the others packaged with it).
+release-check:
+	python3 scripts/check-versions.py
+	$(CARGO) clippy -q --workspace --all-targets -- -D warnings
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc -q --workspace --no-deps
+	$(CARGO) package -q -p almost-raft-core -p almost-raft -p almost-raft-cli
+
+## The packages of a release, built and checked here (see python/scripts/dist.sh and
+## node/scripts/dist.sh): Python wheels for manylinux2014 x86_64 and aarch64 and
+## musllinux_1_2 x86_64, and the sdist; npm packages for linux-x64-gnu, linux-arm64-gnu and
+## linux-x64-musl; written to target/dist.
+dist:
+	python/scripts/dist.sh all
+	node/scripts/dist.sh
 
 ## The sans-IO core builds alone, without tokio, async-trait or serde; and no build of the
 ## library (or of a binding) has the simulator's bug switches.
@@ -35,23 +57,33 @@ python-test:
 	python/scripts/test.sh
 
 ## The C API: tests as C and C++, shared and static, under valgrind and ASan+UBSan; the
-## install layout; the C example built through pkg-config, handing over on SIGTERM and SIGINT.
+## install layout; a C++ consumer built with CMake (find_package) against the installed
+## prefix; the C example built through pkg-config, handing over on SIGTERM and SIGINT.
 c-test:
 	command -v pkg-config >/dev/null || apt-get install -y -qq pkgconf >/dev/null
 	ffi/tests/c/run.sh
 	rm -rf target/prefix-test
 	$(MAKE) install PREFIX=$(CURDIR)/target/prefix-test PROFILE=debug
+	ffi/tests/cmake/run.sh $(CURDIR)/target/prefix-test $(VERSION) $(ABI)
 	$(MAKE) c-example PREFIX=$(CURDIR)/target/prefix-test
 	python3 tests/signal_handover.py target/udp_node
 
-## Installs the header, the shared and static libraries and almost-raft.pc under PREFIX.
+## Installs the header, the shared library (SONAME libalmost_raft_ffi.so.$(ABI): the major
+## version, and the minor too before 1.0), the static library, almost-raft.pc and the CMake
+## package (lib/cmake/almost_raft: find_package(almost_raft CONFIG)) under PREFIX.
 install:
 	$(CARGO) build -p almost-raft-ffi $(if $(filter release,$(PROFILE)),--release,)
-	install -d $(PREFIX)/include $(PREFIX)/lib/pkgconfig
+	install -d $(PREFIX)/include $(PREFIX)/lib/pkgconfig $(PREFIX)/lib/cmake/almost_raft
 	install -m 644 include/almost_raft.h $(PREFIX)/include/
-	install -m 755 target/$(PROFILE)/libalmost_raft_ffi.so $(PREFIX)/lib/
+	install -m 755 target/$(PROFILE)/libalmost_raft_ffi.so $(PREFIX)/lib/libalmost_raft_ffi.so.$(VERSION)
+	ln -sf libalmost_raft_ffi.so.$(VERSION) $(PREFIX)/lib/libalmost_raft_ffi.so.$(ABI)
+	ln -sf libalmost_raft_ffi.so.$(ABI) $(PREFIX)/lib/libalmost_raft_ffi.so
 	install -m 644 target/$(PROFILE)/libalmost_raft_ffi.a $(PREFIX)/lib/
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' ffi/almost-raft.pc.in > $(PREFIX)/lib/pkgconfig/almost-raft.pc
+	for f in almost_raftConfig almost_raftConfigVersion; do \
+		sed -e 's|@VERSION@|$(VERSION)|g' -e 's|@MAJOR@|$(MAJOR)|g' -e 's|@MINOR@|$(MINOR)|g' -e 's|@ABI@|$(ABI)|g' \
+			ffi/cmake/$$f.cmake.in > $(PREFIX)/lib/cmake/almost_raft/$$f.cmake || exit 1; \
+	done
 
 ## The C examples (examples/c/*.c), built against an installed library.
 c-example:

@@ -101,15 +101,14 @@ struct Watch {
 
 impl Watch {
     fn record(&mut self, id: String, change: LeaderChange) {
-        if change.leader.as_deref() == Some(id.as_str()) {
-            if let Some(other) = self.leader_of_term.insert(change.term, id.clone()) {
-                if other != id {
-                    self.violations.push(format!(
-                        "two leaders in term {}: {other} and {id}",
-                        change.term
-                    ));
-                }
-            }
+        if change.leader.as_deref() == Some(id.as_str())
+            && let Some(other) = self.leader_of_term.insert(change.term, id.clone())
+            && other != id
+        {
+            self.violations.push(format!(
+                "two leaders in term {}: {other} and {id}",
+                change.term
+            ));
         }
         self.known.insert(id, change);
     }
@@ -124,10 +123,10 @@ impl Watch {
         let deadline = Instant::now() + within;
         loop {
             let first = live.first().and_then(|id| self.known.get(id)).cloned();
-            if let Some(first) = first.filter(|f| f.leader.is_some() && f.term > after) {
-                if live.iter().all(|id| self.known.get(id) == Some(&first)) {
-                    return Some(first);
-                }
+            if let Some(first) = first.filter(|f| f.leader.is_some() && f.term > after)
+                && live.iter().all(|id| self.known.get(id) == Some(&first))
+            {
+                return Some(first);
             }
             match tokio::time::timeout_at(deadline, self.rx.recv()).await {
                 Ok(Some((id, change))) => self.record(id, change),

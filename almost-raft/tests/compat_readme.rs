@@ -30,25 +30,21 @@ impl Node for NodeMPSC {
 
 use almost_raft::election::{RaftElectionState, raft_election};
 
-/// The README's `init` call, for one node (`min_node` lowered from 3 to 2, as three nodes
-/// have two peers each).
-fn init_one() -> (
+/// One node of the README: its state, the sender to it, its receiver, its id.
+type OneNode = (
     RaftElectionState<NodeMPSC>,
     Sender<Message<NodeMPSC>>,
     mpsc::Receiver<Message<NodeMPSC>>,
     String,
-) {
+);
+
+/// The README's `init` call, for one node (`min_node` lowered from 3 to 2, as three nodes
+/// have two peers each).
+fn init_one() -> OneNode {
     init_one_with_max_node(5)
 }
 
-fn init_one_with_max_node(
-    max_node: usize,
-) -> (
-    RaftElectionState<NodeMPSC>,
-    Sender<Message<NodeMPSC>>,
-    mpsc::Receiver<Message<NodeMPSC>>,
-    String,
-) {
+fn init_one_with_max_node(max_node: usize) -> OneNode {
     let (heartbeat_interval, message_timeout, timeout, min_node) = (1000, 20, 5000, 2);
     let (tx, from_raft) = mpsc::channel(10);
     let self_id = uuid::Uuid::new_v4().to_string();

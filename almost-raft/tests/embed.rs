@@ -50,10 +50,10 @@ impl Callbacks for TestCallbacks {
     fn leader_changed(&mut self, change: &LeaderChange) {
         self.enter();
         let _ = self.events.send((self.id.clone(), change.clone()));
-        if self.close_inside.load(Ordering::SeqCst) {
-            if let Some(me) = self.registry.read().unwrap().get(&self.id).cloned() {
-                me.close(); // closing from inside its own callback returns at once
-            }
+        if self.close_inside.load(Ordering::SeqCst)
+            && let Some(me) = self.registry.read().unwrap().get(&self.id).cloned()
+        {
+            me.close(); // closing from inside its own callback returns at once
         }
         self.leave();
     }
@@ -125,10 +125,10 @@ impl Cluster {
         loop {
             let live = self.live();
             let first = self.known.get(&live[0]).cloned();
-            if let Some(first) = first.filter(|f| f.leader.is_some() && f.term > after) {
-                if live.iter().all(|id| self.known.get(id) == Some(&first)) {
-                    return first;
-                }
+            if let Some(first) = first.filter(|f| f.leader.is_some() && f.term > after)
+                && live.iter().all(|id| self.known.get(id) == Some(&first))
+            {
+                return first;
             }
             let (id, change) = self
                 .events

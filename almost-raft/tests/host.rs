@@ -113,10 +113,10 @@ async fn agreed_without(
                         (s.leader, s.term)
                     })
                     .collect();
-                if let [(Some(leader), term)] = views.into_iter().collect::<Vec<_>>().as_slice() {
-                    if Some(leader.as_str()) != gone {
-                        leaders.insert(g.clone(), (leader.clone(), *term));
-                    }
+                if let [(Some(leader), term)] = views.into_iter().collect::<Vec<_>>().as_slice()
+                    && Some(leader.as_str()) != gone
+                {
+                    leaders.insert(g.clone(), (leader.clone(), *term));
                 }
             }
             if leaders.len() == groups.len() {

@@ -11,14 +11,12 @@ use support::net::{Net, without};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
+/// What `while_leader` returned for a task that never ends, and when.
+type Cancelled = tokio::task::JoinHandle<(Result<Option<()>, Error>, Instant)>;
+
 /// Runs a task that never ends under `while_leader` on `node`; returns a receiver that fires
 /// when the task started (with its term) and a handle that yields when it was cancelled.
-fn run_forever_while_leader(
-    node: Arc<NodeHandle>,
-) -> (
-    oneshot::Receiver<u64>,
-    tokio::task::JoinHandle<(Result<Option<()>, Error>, Instant)>,
-) {
+fn run_forever_while_leader(node: Arc<NodeHandle>) -> (oneshot::Receiver<u64>, Cancelled) {
     let (started, started_rx) = oneshot::channel();
     let task = tokio::spawn(async move {
         let result = node

@@ -179,13 +179,13 @@ impl Config {
                 ),
             ));
         }
-        if let Some(max) = self.max_nodes {
-            if max < self.min_nodes {
-                return Err(ConfigError::new(
-                    "max_nodes",
-                    format!("{max} is less than min_nodes ({})", self.min_nodes),
-                ));
-            }
+        if let Some(max) = self.max_nodes
+            && max < self.min_nodes
+        {
+            return Err(ConfigError::new(
+                "max_nodes",
+                format!("{max} is less than min_nodes ({})", self.min_nodes),
+            ));
         }
         Ok(())
     }

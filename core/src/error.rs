@@ -68,7 +68,7 @@ impl From<DecodeError> for Error {
     }
 }
 
-/// The kind of an [`Error`], the same in every language: a C result code, a Python exception
+/// The kind of an [`enum@Error`], the same in every language: a C result code, a Python exception
 /// class, a Node.js `code`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ErrorKind {

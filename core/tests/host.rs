@@ -19,6 +19,9 @@ fn config() -> Config {
     }
 }
 
+/// Rewrites a datagram from one host to another: (from, to, bytes) to the bytes sent.
+type Rewrite = fn(usize, usize, Vec<u8>) -> Vec<u8>;
+
 /// Three hosts on a lossless network with 1 ms of delay; `cut` hosts send and receive nothing.
 struct World {
     now: Duration,
@@ -28,7 +31,7 @@ struct World {
     /// A link down both ways.
     blocked: Option<(usize, usize)>,
     /// Rewrites a datagram (from, to, bytes) as it is sent.
-    rewrite: Option<fn(usize, usize, Vec<u8>) -> Vec<u8>>,
+    rewrite: Option<Rewrite>,
     sent: Vec<(usize, usize, Vec<u8>)>,
 }
 
@@ -362,10 +365,10 @@ fn an_ack_counts_for_a_quiet_group_only_when_both_hosts_held_the_same_set() {
             leader = w.leader_of("g0");
             other = 3 - lagging - leader.unwrap_or(0);
         }
-        if let (None, Some(l)) = (cut_at, leader) {
-            if w.hosts[l].is_quiet("g0").unwrap() {
-                cut_at = Some(w.now);
-            }
+        if let (None, Some(l)) = (cut_at, leader)
+            && w.hosts[l].is_quiet("g0").unwrap()
+        {
+            cut_at = Some(w.now);
         }
         let step = w.now + MS;
         w.run_until_cut(step, cut_at.and(leader).map(|l| (l, other)));

@@ -257,7 +257,9 @@ fn candidate_start_new_election() {
 /// TestLeaderElectionInOneRoundRPC (one round of RequestVote, table-driven).
 #[test]
 fn leader_election_in_one_round_rpc() {
-    let cases: &[(usize, &[(u32, bool)], Role)] = &[
+    /// The cluster's size, the votes that come back (voter, granted), the role that follows.
+    type Case<'a> = (usize, &'a [(u32, bool)], Role);
+    let cases: &[Case] = &[
         // wins with votes from a majority
         (1, &[], Role::Leader),
         (3, &[(2, true), (3, true)], Role::Leader),

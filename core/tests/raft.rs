@@ -1167,7 +1167,7 @@ fn leader_changed_term_never_goes_down() {
             rng ^= rng << 17;
             rng % n
         };
-        let mut saved_terms = vec![0; 5];
+        let mut saved_terms = [0; 5];
         for _ in 0..300 {
             let id = (next(5) + 1).to_string();
             match next(6) {

@@ -373,25 +373,22 @@ fn drain(state: &Rc<RefCell<HostJs>>, env: sys::napi_env) {
         match item {
             HostItem::Send { to, datagram } => {
                 let send = state.borrow().send.clone();
-                if let Some(send) = send {
-                    if let Ok(args) =
+                if let Some(send) = send
+                    && let Ok(args) =
                         (|| Ok::<_, Error>([raw::string(env, &to)?, raw::buffer(env, &datagram)?]))(
                         )
-                    {
-                        if let Err(thrown) = send.call(env, &args) {
-                            warn(env, "send", thrown);
-                        }
-                    }
+                    && let Err(thrown) = send.call(env, &args)
+                {
+                    warn(env, "send", thrown);
                 }
             }
             HostItem::Event { group, event } => {
                 let callback = state.borrow().on_event.clone();
-                if let Some(callback) = callback {
-                    if let Ok(arg) = event_value(env, &group, &event) {
-                        if let Err(thrown) = callback.call(env, &[arg]) {
-                            warn(env, "onEvent", thrown);
-                        }
-                    }
+                if let Some(callback) = callback
+                    && let Ok(arg) = event_value(env, &group, &event)
+                    && let Err(thrown) = callback.call(env, &[arg])
+                {
+                    warn(env, "onEvent", thrown);
                 }
             }
             HostItem::Closed => {

@@ -1,6 +1,7 @@
 'use strict';
-// The tarball of `npm pack` installs into an empty project and works there, from CommonJS,
-// from an ES module and from TypeScript.
+// The npm packages as published (scripts/pack.sh: the main package and this platform's)
+// install into an empty project and work there, from CommonJS, from an ES module and from
+// TypeScript.
 const { test } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
@@ -51,21 +52,27 @@ void role;
 void node.close();
 `;
 
-test('npm pack makes a tarball that installs into an empty project and works there', { timeout: 180000 }, (t) => {
+test('the npm packages (main and this platform\'s) install into an empty project and work there', { timeout: 180000 }, (t) => {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'almost-raft-pack-'));
   try {
-    const [packed] = JSON.parse(
-      execFileSync(npm, ['pack', '--json', '--pack-destination', work, ...quiet], { cwd: root, encoding: 'utf8' }),
-    );
-    const files = packed.files.map((f) => f.path).sort();
-    assert.deepEqual(files, ['README.md', 'almost-raft.linux-x64-gnu.node', 'index.d.ts', 'index.js', 'package.json']);
-    assert.match(packed.filename, /^almost-raft-\d+\.\d+\.\d+\.tgz$/);
-    t.diagnostic(`${packed.filename}: ${packed.size} bytes packed, ${packed.unpackedSize} unpacked`);
+    const version = require('../package.json').version;
+    execFileSync(path.join(root, 'scripts', 'pack.sh'), [work], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    const tarball = (name) => path.join(work, `${name}-${version}.tgz`);
+    const list = (file) => execFileSync('tar', ['-tzf', file], { encoding: 'utf8' }).trim().split('\n').sort();
+    // The main package holds no addon: it names one package per platform.
+    assert.deepEqual(list(tarball('almost-raft')), ['package/README.md', 'package/index.d.ts', 'package/index.js', 'package/package.json']);
+    const main = JSON.parse(execFileSync('tar', ['-xzOf', tarball('almost-raft'), 'package/package.json'], { encoding: 'utf8' }));
+    assert.equal(main.optionalDependencies['almost-raft-linux-x64-gnu'], version);
+    const platform = 'almost-raft-linux-x64-gnu';
+    assert.deepEqual(list(tarball(platform)), ['package/README.md', 'package/almost-raft.linux-x64-gnu.node', 'package/package.json']);
+    for (const name of ['almost-raft', platform]) {
+      t.diagnostic(`${path.basename(tarball(name))}: ${fs.statSync(tarball(name)).size} bytes`);
+    }
 
     const project = path.join(work, 'consumer');
     fs.mkdirSync(project);
     fs.writeFileSync(path.join(project, 'package.json'), JSON.stringify({ name: 'consumer', version: '1.0.0', private: true }));
-    execFileSync(npm, ['install', '--offline', ...quiet, path.join(work, packed.filename)], { cwd: project, encoding: 'utf8' });
+    execFileSync(npm, ['install', '--offline', ...quiet, tarball('almost-raft'), tarball(platform)], { cwd: project, encoding: 'utf8' });
     const installed = path.join(project, 'node_modules', 'almost-raft');
     assert.ok(fs.existsSync(path.join(installed, 'index.d.ts')));
 

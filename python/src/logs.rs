@@ -2,7 +2,7 @@
 //! runtime only queues a record; a Python thread of the package logs it.
 
 use std::fmt::Write;
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
@@ -68,13 +68,10 @@ pub(crate) fn install() {
 pub(crate) fn next_log(py: Python<'_>, timeout_ms: u64) -> Option<(u8, String)> {
     let records = RECORDS.get()?;
     py.detach(|| {
-        match records
+        records
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .recv_timeout(Duration::from_millis(timeout_ms))
-        {
-            Ok(record) => Some(record),
-            Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => None,
-        }
+            .ok()
     })
 }

@@ -160,13 +160,13 @@ impl Checker {
                     msg.body, msg.term, durable.term
                 ));
             }
-            if let Some(vote) = needs_saved_vote_for {
-                if durable.term != msg.term || durable.voted_for.as_deref() != Some(vote) {
-                    return Err(format!(
-                        "{name} sent {:?} for term {} before saving its vote (saved: {durable:?})",
-                        msg.body, msg.term
-                    ));
-                }
+            if let Some(vote) = needs_saved_vote_for
+                && (durable.term != msg.term || durable.voted_for.as_deref() != Some(vote))
+            {
+                return Err(format!(
+                    "{name} sent {:?} for term {} before saving its vote (saved: {durable:?})",
+                    msg.body, msg.term
+                ));
             }
         }
         if carries_own_term {
@@ -219,13 +219,13 @@ impl Checker {
                         machine.role()
                     ));
                 }
-                if let Some(&other) = self.leader_of_term.get(&term) {
-                    if other != node {
-                        return Err(format!(
-                            "two leaders in term {term}: {} and {name}",
-                            self.nodes[other]
-                        ));
-                    }
+                if let Some(&other) = self.leader_of_term.get(&term)
+                    && other != node
+                {
+                    return Err(format!(
+                        "two leaders in term {term}: {} and {name}",
+                        self.nodes[other]
+                    ));
                 }
                 self.leader_of_term.insert(term, node);
                 let mut voters = self.grants.get(&(term, node)).cloned().unwrap_or_default();

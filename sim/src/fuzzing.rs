@@ -117,12 +117,12 @@ pub fn run_ops(ops: &[Op], pre_vote: bool, check_quorum: bool) -> Result<(), Str
             Op::Tick(d) => {
                 now += *d;
                 m.handle_timeout(now);
-                if let Some(deadline) = m.next_deadline() {
-                    if deadline <= now {
-                        return Err(format!(
-                            "op {i}: next deadline {deadline:?} is not after now {now:?}"
-                        ));
-                    }
+                if let Some(deadline) = m.next_deadline()
+                    && deadline <= now
+                {
+                    return Err(format!(
+                        "op {i}: next deadline {deadline:?} is not after now {now:?}"
+                    ));
                 }
             }
             Op::AddPeer(p) => {

@@ -1,8 +1,8 @@
 //! A deterministic simulator for the election machine.
 //!
 //! One `u64` seed derives everything: each node's randomness, the faults of the run (see
-//! [`swarm`]), and every delay, loss, duplication, partition, crash and pause. The run has two
-//! phases. During *chaos*, faults come and go; after every step the [`checker`] verifies the
+//! `swarm.rs`), and every delay, loss, duplication, partition, crash and pause. The run has two
+//! phases. During *chaos*, faults come and go; after every step the checker (`checker.rs`) verifies the
 //! safety invariants. Then everything is *healed* (network calm, crashed nodes restarted,
 //! paused nodes resumed) and the run checks liveness: one leader known by every node within
 //! 10 x the maximum election timeout, then no term change for 20 x that.

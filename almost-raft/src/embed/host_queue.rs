@@ -51,16 +51,15 @@ impl HostQueue {
             return;
         }
         if matches!(item, HostItem::Send { .. }) {
-            if s.sends == MAX_QUEUED_SENDS {
-                if let Some(i) = s
+            if s.sends == MAX_QUEUED_SENDS
+                && let Some(i) = s
                     .items
                     .iter()
                     .position(|i| matches!(i, HostItem::Send { .. }))
-                {
-                    s.items.remove(i);
-                    s.sends -= 1;
-                    s.dropped_sends += 1;
-                }
+            {
+                s.items.remove(i);
+                s.sends -= 1;
+                s.dropped_sends += 1;
             }
             s.sends += 1;
         }

@@ -90,13 +90,13 @@ impl Leadership {
             if current.closed {
                 return Err(Error::Closed);
             }
-            if let Some(held) = current.held {
-                if Instant::now() < held.until {
-                    return Ok(Leadership {
-                        term: held.term,
-                        lease,
-                    });
-                }
+            if let Some(held) = current.held
+                && Instant::now() < held.until
+            {
+                return Ok(Leadership {
+                    term: held.term,
+                    lease,
+                });
             }
             lease.changed().await.map_err(|_| Error::Closed)?;
         }

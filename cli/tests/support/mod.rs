@@ -81,10 +81,10 @@ impl Runners {
     /// Waits for the event `what` from any runner: (runner, the line).
     pub fn event(&self, what: &str) -> (usize, Value) {
         loop {
-            if let Out::Event(i, v) = self.next() {
-                if v["event"] == what {
-                    return (i, v);
-                }
+            if let Out::Event(i, v) = self.next()
+                && v["event"] == what
+            {
+                return (i, v);
             }
         }
     }
@@ -92,10 +92,10 @@ impl Runners {
     /// Waits for a job's line that starts with `prefix`: (runner, the line).
     pub fn job_line(&self, prefix: &str) -> (usize, String) {
         loop {
-            if let Out::Job(i, line) = self.next() {
-                if line.starts_with(prefix) {
-                    return (i, line);
-                }
+            if let Out::Job(i, line) = self.next()
+                && line.starts_with(prefix)
+            {
+                return (i, line);
             }
         }
     }

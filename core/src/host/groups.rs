@@ -80,10 +80,10 @@ impl Host {
             &Quiet::Following { .. } if stale => {}
             &Quiet::Following { leader, term } => {
                 let pair = &self.pairs[leader as usize];
-                if let Some(heard) = pair.last_heard {
-                    if !g.machine.heard_leader_via_host(&pair.id, term, heard) {
-                        self.follower_leaves(slot);
-                    }
+                if let Some(heard) = pair.last_heard
+                    && !g.machine.heard_leader_via_host(&pair.id, term, heard)
+                {
+                    self.follower_leaves(slot);
                 }
             }
         }
@@ -123,10 +123,10 @@ impl Host {
             Quiet::Leading { term, .. } if !leads || g.machine.term() != term => {
                 self.end_quiet(slot, now);
             }
-            Quiet::Following { leader, term } => {
-                if !g.machine.follows(&self.pairs[leader as usize].id, term) {
-                    self.follower_leaves(slot);
-                }
+            Quiet::Following { leader, term }
+                if !g.machine.follows(&self.pairs[leader as usize].id, term) =>
+            {
+                self.follower_leaves(slot);
             }
             _ => {}
         }

@@ -170,13 +170,13 @@ impl Host {
                 let pair = &mut self.pairs[p as usize];
                 pair.in_version = version;
                 pair.exceptions.remove(&group);
-                if let Some(&slot) = self.index.get(&group) {
-                    if self.pairs[p as usize].quiet_from.contains(&slot) {
-                        self.touch(slot);
-                        self.follower_leaves(slot);
-                        self.pairs[p as usize].exceptions.remove(&group);
-                        self.after(slot, now);
-                    }
+                if let Some(&slot) = self.index.get(&group)
+                    && self.pairs[p as usize].quiet_from.contains(&slot)
+                {
+                    self.touch(slot);
+                    self.follower_leaves(slot);
+                    self.pairs[p as usize].exceptions.remove(&group);
+                    self.after(slot, now);
                 }
             }
             _ => unreachable!("only set operations are held"),
@@ -228,12 +228,12 @@ impl Host {
         }
         // Groups that no longer follow there leave quiet first, with what counted before.
         for group in exceptions {
-            if let Some(&slot) = self.index.get(&group) {
-                if self.pairs[p as usize].quiet_to.contains(&slot) {
-                    self.touch(slot);
-                    self.end_quiet(slot, now);
-                    self.after(slot, now);
-                }
+            if let Some(&slot) = self.index.get(&group)
+                && self.pairs[p as usize].quiet_to.contains(&slot)
+            {
+                self.touch(slot);
+                self.end_quiet(slot, now);
+                self.after(slot, now);
             }
         }
         let pair = &mut self.pairs[p as usize];
@@ -290,7 +290,7 @@ impl Host {
                 share_milli: share,
             });
         }
-        if self.ticks % 10 == 0 {
+        if self.ticks.is_multiple_of(10) {
             self.balance(now);
         }
     }

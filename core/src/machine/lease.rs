@@ -111,10 +111,10 @@ impl Machine {
         while lease.sent.front().is_some_and(|(r, _)| *r < majority_round) {
             lease.sent.pop_front();
         }
-        if let Some(&(round, sent_at)) = lease.sent.front() {
-            if round == majority_round {
-                lease.extend_to(sent_at + duration);
-            }
+        if let Some(&(round, sent_at)) = lease.sent.front()
+            && round == majority_round
+        {
+            lease.extend_to(sent_at + duration);
         }
     }
 }

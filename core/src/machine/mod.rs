@@ -378,11 +378,11 @@ impl Machine {
         self.step_known_peer(now, msg);
         // Check-quorum counts a peer as heard only when it speaks in our current term: stale
         // messages and pre-votes (a term ahead) say nothing about following this leader.
-        if term == self.term {
-            if let Some(peer) = self.peers.get_mut(&from) {
-                peer.active_at = Some(now);
-                peer.heard = Some((term, now));
-            }
+        if term == self.term
+            && let Some(peer) = self.peers.get_mut(&from)
+        {
+            peer.active_at = Some(now);
+            peer.heard = Some((term, now));
         }
         self.announce(now);
         Ok(())
@@ -407,10 +407,10 @@ impl Machine {
         if self.peers.contains_key(id) {
             return Ok(());
         }
-        if let Some(max) = self.config.max_nodes {
-            if self.voter_count() >= max {
-                return Err(Error::TooManyNodes { max });
-            }
+        if let Some(max) = self.config.max_nodes
+            && self.voter_count() >= max
+        {
+            return Err(Error::TooManyNodes { max });
         }
         // A new peer counts as recently heard, as in etcd: a leader must not lose its quorum
         // check before the newcomer had an election timeout to answer.

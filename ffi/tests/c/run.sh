@@ -8,6 +8,9 @@ out="$root/target/c-tests"
 mkdir -p "$out"
 cargo build -q -p almost-raft-ffi
 lib="$root/target/debug"
+# The shared library's SONAME names its ABI version (ffi/build.rs): the loader looks for that.
+soname="$(readelf -d "$lib/libalmost_raft_ffi.so" | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')"
+ln -sf libalmost_raft_ffi.so "$lib/$soname"
 static_libs="$(cargo rustc -q -p almost-raft-ffi --lib --crate-type staticlib -- --print native-static-libs 2>&1 | sed -n 's/.*native-static-libs: //p' | tail -1)"
 [ -n "$static_libs" ] || static_libs="-lgcc_s -lutil -lrt -lpthread -lm -ldl -lc"
 cflags=(-std=c11 -Wall -Wextra -Werror -pedantic -g -I"$root/include")

@@ -17,13 +17,13 @@ impl World {
                 term,
             } => {
                 self.report.elections_won += 1;
-                if let Some(&other) = self.leader_of.get(&(g, term)) {
-                    if other != h {
-                        self.pending = Some(format!(
-                            "group {group}: two leaders in term {term}: {} and {}",
-                            self.ids[other], self.ids[h]
-                        ));
-                    }
+                if let Some(&other) = self.leader_of.get(&(g, term))
+                    && other != h
+                {
+                    self.pending = Some(format!(
+                        "group {group}: two leaders in term {term}: {} and {}",
+                        self.ids[other], self.ids[h]
+                    ));
                 }
                 self.leader_of.insert((g, term), h);
             }

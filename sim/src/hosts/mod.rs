@@ -2,11 +2,13 @@
 //! nodes (loss, duplication, reordering and delay, partitions also one-way, crashes and
 //! restarts from what was saved, slow disks, drifting clocks, replayed and garbage
 //! datagrams) and hosts that stop for a while (SIGSTOP, a long GC or VM pause: nothing runs,
-//! what arrives waits in a bounded socket buffer, and the clock has jumped on resume), with the invariants checked per group after every step:
+//! what arrives waits in a bounded socket buffer, and the clock has jumped on resume), with
+//! the invariants checked per group after every step:
 //! - one leader per group and term (Raft §5.2, Election Safety);
 //! - a host's fencing term for a group never goes down, across restarts too;
 //! - never two hosts hold a group's lease at one instant of real time (thesis §6.4.1), as the
 //!   application sees it (its lease events);
+//!
 //! and, after the last fault heals, every group has one leader that all its voters know,
 //! and (the point of hosts) every group goes quiet.
 
@@ -403,10 +405,11 @@ impl World {
                     return Ok(());
                 };
                 // Replays and garbage are refused.
-                if let Err(e) = host.receive(local, &bytes) {
-                    if self.config.verbose && self.healed_at.is_some() {
-                        eprintln!("{:?} {} refused a datagram: {e}", self.now, self.ids[to]);
-                    }
+                if let Err(e) = host.receive(local, &bytes)
+                    && self.config.verbose
+                    && self.healed_at.is_some()
+                {
+                    eprintln!("{:?} {} refused a datagram: {e}", self.now, self.ids[to]);
                 }
                 self.after_host(to);
             }
