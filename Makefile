@@ -35,7 +35,7 @@ release-check:
 	python3 scripts/check-versions.py
 	$(CARGO) clippy -q --workspace --all-targets -- -D warnings
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc -q --workspace --no-deps
-	$(CARGO) package -q -p almost-raft-core -p almost-raft -p almost-raft-cli
+	$(CARGO) package -q --allow-dirty -p almost-raft-core -p almost-raft -p almost-raft-cli
 
 ## The packages of a release, built and checked here (see python/scripts/dist.sh and
 ## node/scripts/dist.sh): Python wheels for manylinux2014 x86_64 and aarch64 and
