@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Every package says the workspace's version (Cargo.toml, [workspace.package]): the crates,
-Cargo.lock, the C header's version defines, the npm packages (and the versions the main one
-asks of its platform packages), the Python package (maturin takes the crate's version), and
-the newest entry of CHANGELOG.md. Prints what disagrees and exits 1. Called by `make test`."""
+Cargo.lock, the C header's version defines, the npm packages (and the version the loader
+expects of its platform package), the Python package (maturin takes the crate's version),
+and the newest entry of CHANGELOG.md. scripts/set-version.py moves them all. Prints what disagrees and exits 1. Called by `make test`."""
 
 from __future__ import annotations
 
@@ -52,6 +52,10 @@ def main() -> int:
         found.append((str(path.relative_to(ROOT)), package["version"]))
         for dep, v in package.get("optionalDependencies", {}).items():
             found.append((f"{path.relative_to(ROOT)} optionalDependencies {dep}", v))
+
+    index = (ROOT / "node/index.js").read_text()
+    for v in sorted(set(re.findall(r"bindingPackageVersion !== '([^']+)'", index))):
+        found.append(("node/index.js (the platform package it expects)", v))
 
     m = re.search(r"^## \[(\d+\.\d+\.\d+)\]", (ROOT / "CHANGELOG.md").read_text(), re.M)
     found.append(("CHANGELOG.md (newest entry)", m.group(1) if m else "missing"))

@@ -7,8 +7,16 @@ use std::path::Path;
 #[test]
 fn the_committed_header_matches_the_code() {
     let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let config =
+    let mut config =
         cbindgen::Config::from_file(crate_dir.join("cbindgen.toml")).expect("cbindgen.toml");
+    // The version defines follow the crate's version (the workspace's): one source.
+    config.after_includes = Some(format!(
+        "#define ALMOST_RAFT_VERSION_MAJOR {}\n#define ALMOST_RAFT_VERSION_MINOR {}\n#define ALMOST_RAFT_VERSION_PATCH {}\n#define ALMOST_RAFT_VERSION \"{}\"\n",
+        env!("CARGO_PKG_VERSION_MAJOR"),
+        env!("CARGO_PKG_VERSION_MINOR"),
+        env!("CARGO_PKG_VERSION_PATCH"),
+        env!("CARGO_PKG_VERSION"),
+    ));
     let mut generated = Vec::new();
     cbindgen::Builder::new()
         .with_crate(crate_dir)
@@ -17,15 +25,6 @@ fn the_committed_header_matches_the_code() {
         .expect("cbindgen generates the header")
         .write(&mut generated);
     let generated = String::from_utf8(generated).unwrap();
-    let version = format!(
-        "#define ALMOST_RAFT_VERSION \"{}\"",
-        env!("CARGO_PKG_VERSION")
-    );
-    assert!(
-        generated.contains(&version),
-        "cbindgen.toml's version defines must say {}",
-        env!("CARGO_PKG_VERSION")
-    );
     let header = crate_dir.join("../include/almost_raft.h");
     if std::env::var_os("UPDATE_HEADER").is_some() {
         std::fs::write(&header, &generated).unwrap();
