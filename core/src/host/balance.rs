@@ -44,7 +44,7 @@ impl Host {
     }
 
     fn spread_evenly(&mut self, now: Duration) {
-        let mine = Standing::new(self.stats.leading as u32, self.share_milli());
+        let mut mine = Standing::new(self.stats.leading as u32, self.share_milli());
         if mine.excess <= 0 {
             return;
         }
@@ -67,7 +67,6 @@ impl Host {
         let budget = (mine.excess as u64)
             .div_ceil(4000)
             .min(MAX_MOVES_PER_ROUND as u64);
-        let mut mine = mine;
         let mut moved = 0;
         let slots: Vec<u32> = self.live_slots().collect();
         for slot in slots {

@@ -27,6 +27,17 @@ fi
 LD_LIBRARY_PATH="$prefix/lib" "$build/consumer_shared"
 "$build/consumer_static"
 
+# The package finds its files from where it is: a prefix moved elsewhere still works.
+moved="$root/target/cmake-moved-prefix"
+rm -rf "$moved" "$build-moved"
+cp -a "$prefix" "$moved"
+cmake -S "$here" -B "$build-moved" -DCMAKE_PREFIX_PATH="$moved" -DALMOST_RAFT_WANTED="$version" >/dev/null
+cmake --build "$build-moved" >/dev/null
+grep -q "$moved/lib/libalmost_raft_ffi.a" "$build-moved/CMakeFiles/consumer_static.dir/link.txt" \
+  || { echo "the moved prefix's static library was not the one linked" >&2; exit 1; }
+"$build-moved/consumer_static"
+rm -rf "$moved" "$build-moved"
+
 # Versions the package is not compatible with: another minor (before 1.0) or a later one.
 IFS=. read -r major minor _ <<<"$version"
 for wanted in "$major.$((minor + 1))" "$((major + 1)).0"; do
